@@ -1,0 +1,1 @@
+//! Nagios/Centreon perfdata parser (to be written).
