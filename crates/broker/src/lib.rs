@@ -1,2 +1,15 @@
-//! Centreon Broker events as a Lua stream connector sees them.
+//! Centreon Broker events as a Lua stream connector sees them (`broker_api_version = 1`),
+//! BBDO v2 and v3, turned into one normalised model. Pure: no I/O.
+//!
+//! - [`raw`]: lenient serde types for the raw JSON lines the shim posts;
+//! - [`normalise`]: raw events → [`event::Event`] (DESIGN §4.1);
+//! - [`perfdata`]: the Nagios/Centreon performance data parser.
+
+pub mod event;
+pub mod lenient;
+pub mod normalise;
 pub mod perfdata;
+pub mod raw;
+
+pub use event::*;
+pub use normalise::{normalise, normalise_line, Ignored, Normalised, RejectReason, Rejection};

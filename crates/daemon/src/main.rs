@@ -1,1 +1,5 @@
-fn main() {}
+//! `centreon-pagerduty`: see `centreon-pagerduty --help`.
+
+fn main() -> std::process::ExitCode {
+    centreon_pagerduty::cli::main()
+}

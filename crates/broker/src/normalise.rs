@@ -1,0 +1,374 @@
+//! From raw events (BBDO v2 or v3) to the normalised [`Event`] model (DESIGN §4.1).
+//!
+//! Outcomes for one NDJSON line: an [`Event`] the rules must see, an ignored event (an element
+//! the rules do not use, a BAM status), or a [`Rejection`] (not JSON, or an alert-relevant event
+//! that lacks what identifies it). Rejections of lines that look like statuses, acknowledgements
+//! or downtimes say so, so that the daemon can log them loudly: those are lost alerts otherwise.
+
+use crate::event::*;
+use crate::raw::{RawCache, RawEvent};
+use thiserror::Error;
+
+/// NEB category.
+const CATEGORY_NEB: i64 = 1;
+
+/// Element ids of the NEB category that the daemon reads (Broker reference §2.1).
+pub mod element {
+    pub const ACKNOWLEDGEMENT_V2: i64 = 1;
+    pub const DOWNTIME_V2: i64 = 5;
+    pub const HOST_V2: i64 = 12;
+    pub const HOST_STATUS_V2: i64 = 14;
+    pub const SERVICE_V2: i64 = 23;
+    pub const SERVICE_STATUS_V2: i64 = 24;
+    pub const PB_SERVICE: i64 = 27;
+    pub const PB_ADAPTIVE_SERVICE: i64 = 28;
+    pub const PB_SERVICE_STATUS: i64 = 29;
+    pub const PB_HOST: i64 = 30;
+    pub const PB_ADAPTIVE_HOST: i64 = 31;
+    pub const PB_HOST_STATUS: i64 = 32;
+    pub const PB_DOWNTIME: i64 = 36;
+    pub const PB_ACKNOWLEDGEMENT: i64 = 45;
+    pub const PB_ADAPTIVE_SERVICE_STATUS: i64 = 55;
+    pub const PB_ADAPTIVE_HOST_STATUS: i64 = 56;
+}
+
+/// v3 `ServiceStatus.type` of a Business Activity.
+const SERVICE_TYPE_BA: i64 = 3;
+const SERVICE_TYPE_META: i64 = 2;
+
+/// Why an event was not handed to the rules although it was valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// An element the rules do not use.
+    Element { category: i64, element: i64 },
+    /// A BAM business activity (`type` 3 or a `_Module_BAM_*` host).
+    Bam,
+}
+
+/// The result of normalising one valid event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Normalised {
+    Event(Event),
+    Ignored(Ignored),
+}
+
+/// What was wrong with a rejected line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RejectReason {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("line is not valid UTF-8")]
+    Utf8,
+    #[error("no category/element and no _type")]
+    NoElement,
+    #[error("missing or invalid host_id")]
+    NoHostId,
+    #[error("missing or invalid state")]
+    NoState,
+    #[error("downtime without id")]
+    NoDowntimeId,
+}
+
+/// A rejected line: the reason, and what could be read of it for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{reason}")]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub element: Option<i64>,
+    pub host_id: Option<i64>,
+    pub service_id: Option<i64>,
+}
+
+impl Rejection {
+    /// The line looks like a status, acknowledgement or downtime: an alert may be lost.
+    pub fn looks_like_alert(&self) -> bool {
+        use element::*;
+        matches!(
+            self.element,
+            Some(
+                HOST_STATUS_V2
+                    | SERVICE_STATUS_V2
+                    | PB_HOST_STATUS
+                    | PB_SERVICE_STATUS
+                    | PB_ADAPTIVE_HOST_STATUS
+                    | PB_ADAPTIVE_SERVICE_STATUS
+                    | ACKNOWLEDGEMENT_V2
+                    | PB_ACKNOWLEDGEMENT
+                    | DOWNTIME_V2
+                    | PB_DOWNTIME
+            )
+        )
+    }
+}
+
+/// Normalise one NDJSON line. Never panics, whatever the bytes.
+pub fn normalise_line(line: &[u8]) -> Result<Normalised, Rejection> {
+    let text = std::str::from_utf8(line).map_err(|_| scan_rejection(line, RejectReason::Utf8))?;
+    let raw: RawEvent = serde_json::from_str(text)
+        .map_err(|e| scan_rejection(line, RejectReason::Json(e.to_string())))?;
+    normalise(raw)
+}
+
+/// Normalise one parsed raw event.
+pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
+    use element::*;
+    let (category, element) = match (raw.category, raw.element, raw.type_id) {
+        (Some(c), Some(e), _) => (c, e),
+        (_, _, Some(t)) if t > 0 => (t >> 16, t & 0xffff),
+        _ => return Err(rejection(&raw, None, RejectReason::NoElement)),
+    };
+    if category != CATEGORY_NEB {
+        return Ok(Normalised::Ignored(Ignored::Element { category, element }));
+    }
+    let reject = |reason| Err(rejection(&raw, Some(element), reason));
+    let Some(host_id) = raw.host_id.filter(|&h| h > 0) else {
+        if is_known(element) {
+            return reject(RejectReason::NoHostId);
+        }
+        return Ok(Normalised::Ignored(Ignored::Element { category, element }));
+    };
+    let service_id = raw.service_id.filter(|&s| s > 0).unwrap_or(0);
+    let context = context(raw.cache.as_ref());
+    if context
+        .host_name
+        .as_deref()
+        .is_some_and(|n| n.starts_with("_Module_BAM"))
+    {
+        return Ok(Normalised::Ignored(Ignored::Bam));
+    }
+    let host_id = host_id as u64;
+    let service_id = service_id as u64;
+    let resource = |is_service: bool| {
+        if is_service {
+            ResourceId::service(host_id, service_id)
+        } else {
+            ResourceId::host(host_id)
+        }
+    };
+
+    let event = match element {
+        HOST_STATUS_V2 | SERVICE_STATUS_V2 | PB_HOST_STATUS | PB_SERVICE_STATUS => {
+            let is_service = matches!(element, SERVICE_STATUS_V2 | PB_SERVICE_STATUS);
+            if is_service && service_id == 0 {
+                return reject(RejectReason::NoHostId);
+            }
+            let v3 = matches!(element, PB_HOST_STATUS | PB_SERVICE_STATUS);
+            if v3 && is_service && raw.kind == Some(SERVICE_TYPE_BA) {
+                return Ok(Normalised::Ignored(Ignored::Bam));
+            }
+            let Some(state) = raw.state.and_then(state_code) else {
+                return reject(RejectReason::NoState);
+            };
+            let (output, long_output) = split_output(
+                raw.output.as_deref().unwrap_or(""),
+                raw.long_output.as_deref().unwrap_or(""),
+            );
+            Event::Status(Status {
+                resource: resource(is_service),
+                bbdo: if v3 { Bbdo::V3 } else { Bbdo::V2 },
+                state,
+                hard: raw.state_type.map_or(true, |t| t == 1),
+                last_hard_state: raw.last_hard_state.and_then(state_code),
+                attempt: raw.check_attempt,
+                max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
+                last_check: positive(raw.last_check),
+                last_update: positive(raw.last_update),
+                last_hard_state_change: positive(raw.last_hard_state_change),
+                output,
+                long_output,
+                perfdata: raw.perfdata.unwrap_or_default(),
+                ack: ack_of_status(raw.acknowledged, raw.acknowledgement_type),
+                downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
+                flapping: raw.flapping,
+                notify: raw.notify,
+                meta_service: v3 && raw.kind == Some(SERVICE_TYPE_META),
+                context,
+            })
+        }
+        PB_ADAPTIVE_SERVICE_STATUS | PB_ADAPTIVE_HOST_STATUS => {
+            let is_service = element == PB_ADAPTIVE_SERVICE_STATUS;
+            if is_service && service_id == 0 {
+                return reject(RejectReason::NoHostId);
+            }
+            if is_service && raw.kind == Some(SERVICE_TYPE_BA) {
+                return Ok(Normalised::Ignored(Ignored::Bam));
+            }
+            Event::AdaptiveStatus(AdaptiveStatus {
+                resource: resource(is_service),
+                downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
+                ack: raw.acknowledgement_type.map(clamp_ack),
+                notification_number: raw.notification_number,
+                context,
+            })
+        }
+        ACKNOWLEDGEMENT_V2 | PB_ACKNOWLEDGEMENT => Event::Acknowledgement(Acknowledgement {
+            resource: resource(service_id > 0),
+            entry_time: positive(raw.entry_time),
+            deletion_time: positive(raw.deletion_time),
+            sticky: raw.sticky.unwrap_or(false),
+            state: raw.state.and_then(state_code),
+            context,
+        }),
+        DOWNTIME_V2 | PB_DOWNTIME => {
+            let id = if element == PB_DOWNTIME {
+                raw.id.or(raw.internal_id)
+            } else {
+                raw.internal_id.or(raw.id)
+            };
+            let Some(id) = id.filter(|&i| i > 0) else {
+                return reject(RejectReason::NoDowntimeId);
+            };
+            let ended = positive(raw.deletion_time).is_some()
+                || positive(raw.actual_end_time).is_some()
+                || raw.cancelled == Some(true);
+            let started = positive(raw.actual_start_time).is_some() || raw.started == Some(true);
+            Event::Downtime(Downtime {
+                resource: resource(service_id > 0),
+                id: id as u64,
+                phase: if ended {
+                    DowntimePhase::Ended
+                } else if started {
+                    DowntimePhase::Started
+                } else {
+                    DowntimePhase::Scheduled
+                },
+                context,
+            })
+        }
+        HOST_V2 | PB_HOST | PB_ADAPTIVE_HOST | SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE => {
+            let is_service = matches!(element, SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE);
+            if is_service && service_id == 0 {
+                return reject(RejectReason::NoHostId);
+            }
+            let (host_name, service_description) = if is_service {
+                (raw.host_name, raw.description)
+            } else {
+                (raw.name, None)
+            };
+            Event::Definition(Definition {
+                resource: resource(is_service),
+                adaptive: matches!(element, PB_ADAPTIVE_HOST | PB_ADAPTIVE_SERVICE),
+                host_name: host_name.filter(|s| !s.is_empty()),
+                service_description: service_description.filter(|s| !s.is_empty()),
+                enabled: raw.enabled,
+                notify: raw.notify,
+                volatile: raw.is_volatile,
+                max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
+                context,
+            })
+        }
+        _ => return Ok(Normalised::Ignored(Ignored::Element { category, element })),
+    };
+    Ok(Normalised::Event(event))
+}
+
+fn is_known(element: i64) -> bool {
+    use element::*;
+    matches!(
+        element,
+        ACKNOWLEDGEMENT_V2
+            | DOWNTIME_V2
+            | HOST_V2
+            | HOST_STATUS_V2
+            | SERVICE_V2
+            | SERVICE_STATUS_V2
+            | PB_SERVICE
+            | PB_ADAPTIVE_SERVICE
+            | PB_SERVICE_STATUS
+            | PB_HOST
+            | PB_ADAPTIVE_HOST
+            | PB_HOST_STATUS
+            | PB_DOWNTIME
+            | PB_ACKNOWLEDGEMENT
+            | PB_ADAPTIVE_SERVICE_STATUS
+            | PB_ADAPTIVE_HOST_STATUS
+    )
+}
+
+fn positive(t: Option<i64>) -> Option<i64> {
+    t.filter(|&t| t > 0)
+}
+
+fn state_code(s: i64) -> Option<StateCode> {
+    u8::try_from(s).ok().filter(|&s| s <= PENDING)
+}
+
+fn clamp_ack(a: i64) -> AckType {
+    a.clamp(0, 2) as AckType
+}
+
+/// v3 carries only `acknowledgement_type`; v2 carries `acknowledged` and usually the type too.
+fn ack_of_status(acknowledged: Option<bool>, ack_type: Option<i64>) -> Option<AckType> {
+    match (acknowledged, ack_type.map(clamp_ack)) {
+        (Some(false), _) => Some(0),
+        (Some(true), t) => Some(t.unwrap_or(1).max(1)),
+        (None, t) => t,
+    }
+}
+
+/// First line of the output, and the long output: from v2's `"first\nlong\n"`, from v3's
+/// `output` + `long_output`, and from the v3 host quirk (long output in `output`).
+fn split_output(output: &str, long_output: &str) -> (String, String) {
+    let output = output.trim_end_matches(['\n', '\r']);
+    let (first, rest) = match output.split_once('\n') {
+        Some((first, rest)) => (first.trim_end_matches('\r'), rest),
+        None => (output, ""),
+    };
+    let long = if long_output.is_empty() {
+        rest
+    } else {
+        long_output
+    };
+    (
+        first.to_owned(),
+        long.trim_end_matches(['\n', '\r']).to_owned(),
+    )
+}
+
+fn context(cache: Option<&RawCache>) -> Context {
+    let Some(c) = cache else {
+        return Context::default();
+    };
+    let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    Context {
+        host_name: non_empty(&c.host_name),
+        service_description: non_empty(&c.service_description),
+        hostgroups: c.hostgroups.clone().unwrap_or_default(),
+        servicegroups: c.servicegroups.clone().unwrap_or_default(),
+        host_severity: c.host_severity,
+        service_severity: c.service_severity,
+        notes_url: non_empty(&c.notes_url),
+        action_url: non_empty(&c.action_url),
+        poller: non_empty(&c.poller),
+    }
+}
+
+fn rejection(raw: &RawEvent, element: Option<i64>, reason: RejectReason) -> Rejection {
+    Rejection {
+        reason,
+        element: element.or(raw.element),
+        host_id: raw.host_id,
+        service_id: raw.service_id,
+    }
+}
+
+/// Best-effort read of the ids of a line that is not valid JSON, for the operator's log.
+fn scan_rejection(line: &[u8], reason: RejectReason) -> Rejection {
+    Rejection {
+        reason,
+        element: scan_int(line, b"\"element\""),
+        host_id: scan_int(line, b"\"host_id\""),
+        service_id: scan_int(line, b"\"service_id\""),
+    }
+}
+
+fn scan_int(line: &[u8], key: &[u8]) -> Option<i64> {
+    let pos = line.windows(key.len()).position(|w| w == key)?;
+    let rest = line.get(pos + key.len()..)?;
+    let rest = rest
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b':' | b'\t'))
+        .and_then(|start| rest.get(start..))?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(rest.get(..digits)?).ok()?.parse().ok()
+}

@@ -1,0 +1,80 @@
+//! `centreon-pagerduty translate`: raw Broker events (NDJSON) in, PagerDuty events (NDJSON)
+//! out, through the same rules as the daemon with in-memory state. No network.
+
+use broker::{normalise_line, Normalised};
+use rules::{Engine, MemoryStore};
+use std::io::{BufRead, Write};
+
+/// Line counts of a translation.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub events: u64,
+    pub ignored: u64,
+    pub rejected: u64,
+    pub sent: u64,
+}
+
+/// The longest line read; longer lines are rejected like malformed ones.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Translate one input. `name` labels errors (`FILE:LINE: …`); `now` gives the receive time.
+pub fn translate(
+    engine: &Engine,
+    store: &mut MemoryStore,
+    name: &str,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    now: &dyn Fn() -> i64,
+) -> std::io::Result<Counts> {
+    let mut counts = Counts::default();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        number += 1;
+        let trimmed = trim(&line);
+        if trimmed.is_empty() {
+            continue;
+        }
+        if trimmed.len() > MAX_LINE_BYTES {
+            counts.rejected += 1;
+            writeln!(
+                err,
+                "{name}:{number}: rejected: line longer than {MAX_LINE_BYTES} bytes"
+            )?;
+            continue;
+        }
+        match normalise_line(trimmed) {
+            Ok(Normalised::Event(event)) => {
+                counts.events += 1;
+                let outcome = engine.apply(store, &event, now());
+                for o in outcome.outgoing {
+                    counts.sent += 1;
+                    writeln!(out, "{}", o.event.to_masked_json())?;
+                }
+            }
+            Ok(Normalised::Ignored(_)) => counts.ignored += 1,
+            Err(rejection) => {
+                counts.rejected += 1;
+                writeln!(err, "{name}:{number}: rejected: {rejection}")?;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(end);
+    line.get(start..end).unwrap_or(&[])
+}

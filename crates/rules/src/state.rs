@@ -1,0 +1,221 @@
+//! The state kept per resource: a plain serde value with a version, persisted by the daemon
+//! in the same transaction as the deliveries it produced.
+//!
+//! Invariants:
+//! - `incident` is `Some` exactly while PagerDuty has (or will have, once the queue drains) an
+//!   open incident for the resource; its dedup and routing keys are pinned until it resolves;
+//! - `owed` is true while a trigger is due for the current problem but not sent yet (held by a
+//!   downtime, an acknowledgement, disabled notifications, flapping or the host being down);
+//!   it implies that the effective state is a paging state;
+//! - `recent` holds fingerprints of the last [`REPLAY_WINDOW`] full statuses applied, so that a
+//!   replay of them is recognised and ignored.
+
+use broker::{Context, StateCode};
+use serde::{Deserialize, Serialize};
+
+/// Version of the serialised [`ResourceState`]; bump with a migration in `from_json`.
+pub const STATE_VERSION: u32 = 1;
+
+/// How many recent full statuses are remembered to recognise replays (DESIGN §4.2).
+pub const REPLAY_WINDOW: usize = 32;
+
+/// An open incident, pinned when it opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub dedup_key: String,
+    pub route: String,
+    /// The routing key it was opened with (`None`: dry-run without a key).
+    pub routing_key: Option<String>,
+    /// Check time of the status that opened it.
+    pub opened_check: i64,
+    /// Daemon time it opened.
+    pub opened_at: i64,
+    /// The problem state last sent as a trigger.
+    pub state: StateCode,
+    pub acked: bool,
+    /// Daemon time of the last trigger sent.
+    pub last_trigger_at: i64,
+}
+
+/// A Centreon acknowledgement in effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub sticky: bool,
+    /// The state it acknowledged.
+    pub state: Option<StateCode>,
+    /// `entry_time` of the acknowledgement event; `None` when only a status showed it.
+    pub entry_time: Option<i64>,
+    /// A status (full or adaptive) showed it: it applies to whatever is open now.
+    pub from_status: bool,
+}
+
+/// What a trigger is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    Disabled,
+    HostDown,
+    Downtime,
+    Flapping,
+    NotificationsDisabled,
+    Acknowledged,
+}
+
+impl HoldReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::Disabled => "resource disabled",
+            HoldReason::HostDown => "host down or in downtime",
+            HoldReason::Downtime => "in downtime",
+            HoldReason::Flapping => "flapping",
+            HoldReason::NotificationsDisabled => "notifications disabled",
+            HoldReason::Acknowledged => "already acknowledged",
+        }
+    }
+}
+
+/// What a trigger says about the problem: kept while a trigger is owed, so that a trigger
+/// released by a later non-status event (a downtime ending) still carries the check's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub state: StateCode,
+    pub hard: bool,
+    pub attempt: Option<i64>,
+    pub max_attempts: Option<i64>,
+    pub check_time: Option<i64>,
+    pub output: String,
+    pub long_output: String,
+    pub perfdata: String,
+    pub context: Context,
+}
+
+/// Everything remembered about one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceState {
+    pub v: u32,
+    /// A status has been seen (a pending one counts): the next one is not a first sight.
+    pub known: bool,
+    /// Last HARD state (`None` until known).
+    pub hard_state: Option<StateCode>,
+    /// Check time of the status that entered `hard_state`.
+    pub hard_since: Option<i64>,
+    /// Last state seen, SOFT or HARD.
+    pub state: Option<StateCode>,
+    pub incident: Option<Incident>,
+    pub owed: bool,
+    /// Why the owed trigger is held (for logging transitions once).
+    pub held: Option<HoldReason>,
+    pub ack: Option<Ack>,
+    /// `scheduled_downtime_depth` of the last full or adaptive status.
+    pub downtime_depth: i64,
+    /// Started, not yet ended downtimes seen in downtime events.
+    pub downtimes: Vec<u64>,
+    /// In downtime, per the most recent of the two sources above.
+    pub in_downtime: bool,
+    pub flapping: bool,
+    pub notify: bool,
+    pub volatile: bool,
+    pub enabled: bool,
+    pub problem: Option<Problem>,
+    /// `last_check` of the last full status applied (clock-skew detection).
+    pub last_check: Option<i64>,
+    /// Fingerprints of the last full statuses applied, newest last.
+    pub recent: Vec<u64>,
+}
+
+impl Default for ResourceState {
+    fn default() -> Self {
+        Self {
+            v: STATE_VERSION,
+            known: false,
+            hard_state: None,
+            hard_since: None,
+            state: None,
+            incident: None,
+            owed: false,
+            held: None,
+            ack: None,
+            downtime_depth: 0,
+            downtimes: Vec::new(),
+            in_downtime: false,
+            flapping: false,
+            notify: true,
+            volatile: false,
+            enabled: true,
+            problem: None,
+            last_check: None,
+            recent: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("resource state version {found} is newer than this binary's {supported}")]
+    TooNew { found: u32, supported: u32 },
+    #[error("damaged resource state: {0}")]
+    Damaged(#[from] serde_json::Error),
+}
+
+impl ResourceState {
+    pub fn to_json(&self) -> String {
+        // Serialising a plain struct of strings, numbers and vectors cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Result<Self, StateError> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        let Version { v } = serde_json::from_str(s)?;
+        if v > STATE_VERSION {
+            return Err(StateError::TooNew {
+                found: v,
+                supported: STATE_VERSION,
+            });
+        }
+        Ok(serde_json::from_str(s)?)
+    }
+
+    /// Remember a full status; true when it was already among the recent ones (a replay).
+    pub fn remember(&mut self, fingerprint: u64) -> bool {
+        if self.recent.contains(&fingerprint) {
+            return true;
+        }
+        if self.recent.len() >= REPLAY_WINDOW {
+            self.recent.remove(0);
+        }
+        self.recent.push(fingerprint);
+        false
+    }
+}
+
+/// A stable 64-bit FNV-1a hash, for fingerprints that survive upgrades of the toolchain.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn write(&mut self, bytes: &[u8]) -> &mut Self {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+    pub fn int(&mut self, v: Option<i64>) -> &mut Self {
+        match v {
+            Some(v) => self.write(&[1]).write(&v.to_le_bytes()),
+            None => self.write(&[0]),
+        }
+    }
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
