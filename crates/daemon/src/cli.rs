@@ -20,6 +20,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon (systemd calls this).
+    Run,
+    /// Post raw Broker events (NDJSON) to the daemon as the shim does.
+    Inject {
+        /// NDJSON file; `-` reads standard input.
+        file: PathBuf,
+    },
     /// Translate raw Broker events (NDJSON, files or stdin) into PagerDuty events (NDJSON),
     /// offline, through the same rules. Routing keys are masked.
     Translate {
@@ -35,6 +42,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Translate { ref files } => translate(cli.config.as_deref(), files),
+        Command::Run => run(cli.config.as_deref()),
+        Command::Inject { ref file } => inject(cli.config.as_deref(), file),
     }
 }
 
@@ -118,5 +127,76 @@ fn translate(config_path: Option<&Path>, files: &[PathBuf]) -> ExitCode {
         ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn run(config_path: Option<&Path>) -> ExitCode {
+    let loaded = match load_config(config_path, Purpose::Service, false) {
+        Ok(l) => l,
+        Err(e) => return config_failure(&e),
+    };
+    crate::logging::init(loaded.config.log.level);
+    // Socket activation reads (and clears) the environment: before any thread starts.
+    let activated = match listenfd::ListenFd::from_env().take_unix_listener(0) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("socket activation: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(crate::run::run(loaded, activated)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(crate::run::RunError::Config(e)) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(crate::run::RunError::Other(e)) => {
+            tracing::error!("{e:#}");
+            eprintln!("{e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn inject(config_path: Option<&Path>, file: &Path) -> ExitCode {
+    let loaded = match load_config(config_path, Purpose::Offline, true) {
+        Ok(l) => l,
+        Err(e) => return config_failure(&e),
+    };
+    let socket = PathBuf::from(&loaded.config.listen.socket);
+    let result = if file.as_os_str() == "-" {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        crate::inject::inject(&socket, &mut input)
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => crate::inject::inject(&socket, &mut std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", file.display());
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    };
+    match result {
+        Ok(t) => {
+            println!("accepted {}, ignored {}, rejected {}", t.accepted, t.ignored, t.rejected);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }

@@ -4,5 +4,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod delivery;
+pub mod ingest;
+pub mod inject;
+pub mod logging;
+pub mod run;
+pub mod server;
+pub mod shared;
+pub mod state_cache;
+pub mod status;
 pub mod translate;
 pub mod units;

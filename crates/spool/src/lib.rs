@@ -1,1 +1,588 @@
-//! placeholder
+//! The durable spool of centreon-pagerduty: one SQLite database (WAL, `synchronous=FULL`).
+//!
+//! # Durability rules
+//!
+//! - **Ingest.** The effects of one ingest batch — resource state changes, learnt names,
+//!   new deliveries, rejected lines — are written in ONE transaction
+//!   ([`Spool::commit_batch`]). The daemon answers 200 only after it commits, so an event the
+//!   shim saw acknowledged has its effects on disk; a batch that fails to commit leaves no trace
+//!   and the shim keeps it.
+//! - **Queues.** Deliveries are appended with increasing ids. For each dedup key, the
+//!   `heads` table names the oldest pending delivery and when it is due; only a head is ever
+//!   sent, so delivery is strictly FIFO per dedup key. A head moves on only in the same
+//!   transaction that deletes (delivered) or dead-letters the previous one.
+//! - **Completions.** [`Spool::complete`] applies many completions in one transaction (group
+//!   commit). A crash before it commits replays those deliveries: at-least-once, never reordered
+//!   per key, because completions of one key are committed in the order they happened.
+//! - **Bounded tables.** Rejected lines and dead letters keep at most [`MAX_KEPT_ROWS`] rows
+//!   each; the oldest are dropped and counted in `counters`.
+//! - **Schema.** Migrations are forward-only and keyed by `PRAGMA user_version`. A database
+//!   written by a newer binary is refused ([`SpoolError::TooNew`]); a damaged one gives
+//!   [`SpoolError::Damaged`]. Nothing is ever deleted to "repair" a spool.
+
+mod schema;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use schema::SCHEMA_VERSION;
+
+/// Rows kept in each of `rejected` and `dead_letters`.
+pub const MAX_KEPT_ROWS: i64 = 10_000;
+
+/// File name of the database inside the spool directory.
+pub const DB_FILE: &str = "spool.db";
+
+#[derive(Debug, Error)]
+pub enum SpoolError {
+    #[error("the spool {path} was written by a newer centreon-pagerduty (schema {found}); this binary supports schema {supported}: upgrade the package, or point spool.dir elsewhere")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("the spool {path} is damaged ({detail}); nothing was changed: move it aside to start with an empty spool, and keep it for inspection")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("spool {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("spool: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+impl SpoolError {
+    /// The disk is full or the spool is read-only: the batch cannot be stored right now.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            SpoolError::Sql(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+            ),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = SpoolError> = std::result::Result<T, E>;
+
+/// A delivery to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub dedup_key: String,
+    pub route: String,
+    /// Empty when no key is configured (dry-run).
+    pub routing_key: String,
+    pub action: String,
+    /// The PagerDuty event, JSON, routing key included.
+    pub body: String,
+    pub host_id: u64,
+    pub service_id: u64,
+    /// `host` or `host/service`.
+    pub resource: String,
+    /// Daemon time (ms) it was ingested.
+    pub ingested_at_ms: i64,
+    /// Daemon time (ms) it may be sent.
+    pub due_at_ms: i64,
+}
+
+/// A queued delivery, as the delivery workers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: i64,
+    pub dedup_key: String,
+    pub route: String,
+    pub routing_key: String,
+    pub action: String,
+    pub body: String,
+    pub resource: String,
+    pub ingested_at_ms: i64,
+    pub attempts: i64,
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// Accepted by PagerDuty (or collapsed): delete it, move the head on.
+    Done { id: i64, dedup_key: String },
+    /// Dead-lettered with a reason; the head moves on.
+    DeadLetter {
+        id: i64,
+        dedup_key: String,
+        reason: String,
+    },
+    /// Not yet: try again at `due_at_ms`.
+    Retry {
+        dedup_key: String,
+        due_at_ms: i64,
+        attempts: i64,
+    },
+}
+
+/// State changes of one ingest batch.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// (host_id, service_id, state JSON).
+    pub states: Vec<(u64, u64, String)>,
+    /// (host_id, service_id, name).
+    pub names: Vec<(u64, u64, String)>,
+    pub deliveries: Vec<NewDelivery>,
+    /// (received_at_ms, reason, line prefix).
+    pub rejected: Vec<(i64, String, String)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+            && self.names.is_empty()
+            && self.deliveries.is_empty()
+            && self.rejected.is_empty()
+    }
+}
+
+/// A dead letter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub dedup_key: String,
+    pub route: String,
+    pub action: String,
+    pub resource: String,
+    pub reason: String,
+    pub body: String,
+    pub ingested_at_ms: i64,
+    pub failed_at_ms: i64,
+}
+
+/// Queue figures for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueStats {
+    pub pending: i64,
+    pub keys: i64,
+    pub oldest_ingested_at_ms: Option<i64>,
+    pub dead_letters: i64,
+    pub rejected: i64,
+}
+
+/// The spool.
+pub struct Spool {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Spool {
+    /// Open (creating if needed) the spool in `dir`, migrating it forward.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(|source| SpoolError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let mut spool = Self { conn, path };
+        spool.configure()?;
+        schema::migrate(&mut spool.conn, &spool.path)?;
+        Ok(spool)
+    }
+
+    /// Open an existing spool read-only (operator commands while the daemon is down).
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| SpoolError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let spool = Self { conn, path };
+        let version = spool.user_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(SpoolError::TooNew {
+                path: spool.path,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(spool)
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        let damaged = |e: rusqlite::Error| SpoolError::Damaged {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        };
+        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(damaged)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(SpoolError::Damaged {
+                path: self.path.clone(),
+                detail: format!("cannot switch to WAL (journal_mode={mode})"),
+            });
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")?;
+        Ok(())
+    }
+
+    fn user_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| SpoolError::Damaged {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Database + WAL, in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [&self.path, &wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// The stored state of a resource.
+    pub fn resource_state(&self, host_id: u64, service_id: u64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT state FROM resources WHERE host_id=?1 AND service_id=?2")?
+            .query_row(params![host_id as i64, service_id as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// A name learnt from a definition.
+    pub fn name(&self, host_id: u64, service_id: u64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT name FROM names WHERE host_id=?1 AND service_id=?2")?
+            .query_row(params![host_id as i64, service_id as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Write one ingest batch in one transaction.
+    pub fn commit_batch(&mut self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut put_state = tx.prepare_cached(
+                "INSERT INTO resources(host_id, service_id, state) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(host_id, service_id) DO UPDATE SET state=excluded.state",
+            )?;
+            for (h, s, state) in &batch.states {
+                put_state.execute(params![*h as i64, *s as i64, state])?;
+            }
+            let mut put_name = tx.prepare_cached(
+                "INSERT INTO names(host_id, service_id, name) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(host_id, service_id) DO UPDATE SET name=excluded.name",
+            )?;
+            for (h, s, name) in &batch.names {
+                put_name.execute(params![*h as i64, *s as i64, name])?;
+            }
+            let mut put_delivery = tx.prepare_cached(
+                "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
+                     service_id, resource, ingested_at_ms)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut put_head = tx.prepare_cached(
+                "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts)
+                 VALUES(?1, ?2, ?3, ?4, 0)",
+            )?;
+            for d in &batch.deliveries {
+                put_delivery.execute(params![
+                    d.dedup_key,
+                    d.route,
+                    d.routing_key,
+                    d.action,
+                    d.body,
+                    d.host_id as i64,
+                    d.service_id as i64,
+                    d.resource,
+                    d.ingested_at_ms
+                ])?;
+                let id = tx.last_insert_rowid();
+                put_head.execute(params![d.dedup_key, d.routing_key, id, d.due_at_ms])?;
+            }
+            let mut put_rejected = tx.prepare_cached(
+                "INSERT INTO rejected(received_at_ms, reason, line) VALUES(?1, ?2, ?3)",
+            )?;
+            for (at, reason, line) in &batch.rejected {
+                put_rejected.execute(params![at, reason, line])?;
+            }
+        }
+        if !batch.rejected.is_empty() {
+            trim_table(&tx, "rejected", "rejected_dropped")?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Due heads of one routing key, oldest first, skipping `busy` dedup keys.
+    pub fn due(
+        &self,
+        routing_key: &str,
+        now_ms: i64,
+        limit: usize,
+        busy: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Pending>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.id, d.dedup_key, d.route, d.routing_key, d.action, d.body, d.resource,
+                    d.ingested_at_ms, h.attempts
+             FROM heads h JOIN deliveries d ON d.id = h.head_id
+             WHERE h.routing_key = ?1 AND h.due_at_ms <= ?2
+             ORDER BY h.head_id",
+        )?;
+        let mut rows = stmt.query(params![routing_key, now_ms])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let dedup_key: String = r.get(1)?;
+            if busy(&dedup_key) {
+                continue;
+            }
+            out.push(Pending {
+                id: r.get(0)?,
+                dedup_key,
+                route: r.get(2)?,
+                routing_key: r.get(3)?,
+                action: r.get(4)?,
+                body: r.get(5)?,
+                resource: r.get(6)?,
+                ingested_at_ms: r.get(7)?,
+                attempts: r.get(8)?,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Routing keys that have pending deliveries.
+    pub fn routing_keys(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT routing_key FROM heads")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The earliest time any head of this routing key is due.
+    pub fn next_due(&self, routing_key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT min(due_at_ms) FROM heads WHERE routing_key=?1")?
+            .query_row(params![routing_key], |r| r.get(0))?)
+    }
+
+    /// Deliveries queued behind `after_id` for a dedup key: (id, action).
+    pub fn queued_after(&self, dedup_key: &str, after_id: i64) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, action FROM deliveries WHERE dedup_key=?1 AND id>?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![dedup_key, after_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Apply completions in one transaction, in order.
+    pub fn complete(&mut self, completions: &[Completion], now_ms: i64) -> Result<()> {
+        if completions.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        let mut dead = false;
+        for c in completions {
+            match c {
+                Completion::Done { id, dedup_key } => {
+                    tx.prepare_cached("DELETE FROM deliveries WHERE id=?1")?
+                        .execute(params![id])?;
+                    advance_head(&tx, dedup_key, now_ms)?;
+                }
+                Completion::DeadLetter {
+                    id,
+                    dedup_key,
+                    reason,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO dead_letters(dedup_key, route, routing_key, action, body,
+                             resource, reason, ingested_at_ms, failed_at_ms)
+                         SELECT dedup_key, route, routing_key, action, body, resource, ?2,
+                             ingested_at_ms, ?3 FROM deliveries WHERE id=?1",
+                    )?
+                    .execute(params![id, reason, now_ms])?;
+                    tx.prepare_cached("DELETE FROM deliveries WHERE id=?1")?
+                        .execute(params![id])?;
+                    advance_head(&tx, dedup_key, now_ms)?;
+                    dead = true;
+                }
+                Completion::Retry {
+                    dedup_key,
+                    due_at_ms,
+                    attempts,
+                } => {
+                    tx.prepare_cached(
+                        "UPDATE heads SET due_at_ms=?2, attempts=?3 WHERE dedup_key=?1",
+                    )?
+                    .execute(params![dedup_key, due_at_ms, attempts])?;
+                }
+            }
+        }
+        if dead {
+            trim_table(&tx, "dead_letters", "dead_letters_dropped")?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Make every head of a routing key due no earlier than `due_at_ms` (not durable-critical).
+    pub fn delay_routing_key(&mut self, routing_key: &str, due_at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE heads SET due_at_ms=max(due_at_ms, ?2) WHERE routing_key=?1",
+            )?
+            .execute(params![routing_key, due_at_ms])?;
+        Ok(())
+    }
+
+    /// Make every head due now (resume after a pause).
+    pub fn release_routing_key(&mut self, routing_key: &str, now_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE heads SET due_at_ms=?2 WHERE routing_key=?1 AND due_at_ms>?2")?
+            .execute(params![routing_key, now_ms])?;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<QueueStats> {
+        let (pending, oldest): (i64, Option<i64>) = self.conn.query_row(
+            "SELECT count(*), min(ingested_at_ms) FROM deliveries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let keys: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM heads", [], |r| r.get(0))?;
+        let dead_letters: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?;
+        let rejected: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM rejected", [], |r| r.get(0))?;
+        Ok(QueueStats {
+            pending,
+            keys,
+            oldest_ingested_at_ms: oldest,
+            dead_letters,
+            rejected,
+        })
+    }
+
+    /// Cheap liveness probe for the watchdog.
+    pub fn ping(&self) -> Result<()> {
+        self.conn
+            .query_row("SELECT count(*) FROM heads WHERE rowid < 0", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+        Ok(())
+    }
+
+    pub fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, dedup_key, route, action, resource, reason, body, ingested_at_ms,
+                    failed_at_ms FROM dead_letters ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                dedup_key: r.get(1)?,
+                route: r.get(2)?,
+                action: r.get(3)?,
+                resource: r.get(4)?,
+                reason: r.get(5)?,
+                body: r.get(6)?,
+                ingested_at_ms: r.get(7)?,
+                failed_at_ms: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A counter kept in the spool (dropped rows, collapsed episodes…).
+    pub fn counter(&self, name: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM counters WHERE name=?1")?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn add_counter(&mut self, name: &str, delta: i64) -> Result<()> {
+        add_counter(&self.conn, name, delta)
+    }
+}
+
+fn add_counter(conn: &Connection, name: &str, delta: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO counters(name, value) VALUES(?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    )?
+    .execute(params![name, delta])?;
+    Ok(())
+}
+
+/// After the head of `dedup_key` left the queue, point the head at the next one (due now) or
+/// remove it.
+fn advance_head(tx: &Transaction<'_>, dedup_key: &str, now_ms: i64) -> Result<()> {
+    let next: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT id, routing_key FROM deliveries WHERE dedup_key=?1 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![dedup_key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match next {
+        Some((id, routing_key)) => {
+            tx.prepare_cached(
+                "UPDATE heads SET head_id=?2, routing_key=?3, due_at_ms=?4, attempts=0
+                 WHERE dedup_key=?1",
+            )?
+            .execute(params![dedup_key, id, routing_key, now_ms])?;
+        }
+        None => {
+            tx.prepare_cached("DELETE FROM heads WHERE dedup_key=?1")?
+                .execute(params![dedup_key])?;
+        }
+    }
+    Ok(())
+}
+
+/// Keep at most [`MAX_KEPT_ROWS`] rows, counting what is dropped.
+fn trim_table(tx: &Transaction<'_>, table: &str, counter: &str) -> Result<()> {
+    let excess: i64 = tx.query_row(
+        &format!("SELECT max(0, count(*) - {MAX_KEPT_ROWS}) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?;
+    if excess > 0 {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)"),
+            params![excess],
+        )?;
+        add_counter(tx, counter, excess)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! Delivery to PagerDuty (DESIGN §4.4).
+//!
+//! A dispatcher picks due queue heads — per routing key, oldest first, within the key's token
+//! bucket and the global `concurrency` — and hands each to a sender task. One request is in
+//! flight per dedup key: a key stays busy from the moment its head is picked until the
+//! completion (delivered, dead-lettered, or rescheduled) is committed. Completions are
+//! group-committed by one committer task at most every [`GROUP_COMMIT`].
+
+use crate::config::DeliveryConfig;
+use crate::shared::{now_ms, KeyState, Metrics, PauseKind, Shared};
+use pagerduty::{Outcome, TransportFailure};
+use spool::{Completion, Pending};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// Longest wait before completions are committed.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(100);
+/// A trigger delivered this late carries `custom_details.delivery_delay_seconds`.
+pub const LATE_AFTER_MS: i64 = 2_000;
+/// Consecutive non-key 400s that pause a routing key.
+const MAX_CONSECUTIVE_400: u32 = 5;
+
+/// How events leave the daemon.
+#[derive(Clone)]
+pub enum Sender {
+    Http {
+        client: reqwest::Client,
+        url: String,
+    },
+    /// `dry_run`: log each event instead of sending it.
+    DryRun,
+}
+
+impl Sender {
+    pub fn build(cfg: &crate::config::PagerDutyConfig) -> anyhow::Result<Self> {
+        if cfg.dry_run {
+            return Ok(Sender::DryRun);
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout.0)
+            .connect_timeout(cfg.timeout.0)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION")));
+        if !cfg.proxy.is_empty() {
+            builder = builder.proxy(reqwest::Proxy::all(&cfg.proxy)?);
+        }
+        if !cfg.ca_file.is_empty() {
+            let pem = std::fs::read(&cfg.ca_file)?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(Sender::Http {
+            client: builder.build()?,
+            url: cfg.endpoint(),
+        })
+    }
+
+    async fn send(&self, body: Vec<u8>, masked: &str) -> Outcome {
+        match self {
+            Sender::DryRun => {
+                info!(event = %masked, "Dry run: not sent.");
+                Outcome::Delivered
+            }
+            Sender::Http { client, url } => {
+                let response = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let bytes = r.bytes().await.unwrap_or_default();
+                        pagerduty::classify_response(status, &bytes)
+                    }
+                    Err(e) => pagerduty::classify_transport(transport_failure(&e), &error_chain(&e)),
+                }
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+fn transport_failure(e: &reqwest::Error) -> TransportFailure {
+    let chain = error_chain(e).to_lowercase();
+    if e.is_timeout() {
+        TransportFailure::Timeout
+    } else if chain.contains("certificate") || chain.contains("unknownissuer") || chain.contains("notvalidforname") {
+        TransportFailure::TlsCertificate
+    } else if chain.contains("tls") || chain.contains("handshake") {
+        TransportFailure::TlsIo
+    } else if e.is_connect() {
+        TransportFailure::Connect
+    } else if chain.contains("reset") || chain.contains("closed") || chain.contains("incomplete") {
+        TransportFailure::Reset
+    } else {
+        TransportFailure::Other
+    }
+}
+
+/// Exponential backoff with jitter: `min·2^attempts`, capped at `max`, then a random
+/// value between half of it and all of it.
+pub fn backoff(min: Duration, max: Duration, attempts: u32, jitter: f64) -> Duration {
+    let base = min.as_secs_f64() * 2f64.powi(attempts.min(30) as i32);
+    let capped = base.min(max.as_secs_f64());
+    Duration::from_secs_f64(capped * (0.5 + 0.5 * jitter.clamp(0.0, 1.0)))
+}
+
+/// A small xorshift generator for jitter (no need for cryptographic randomness).
+pub struct Jitter(u64);
+
+impl Jitter {
+    pub fn seeded() -> Self {
+        Jitter((now_ms() as u64) | 1)
+    }
+    /// A number in [0, 1).
+    pub fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What a sender reports back.
+struct Done {
+    completions: Vec<Completion>,
+    dedup_key: String,
+}
+
+/// Run delivery until `stop` fires; then let in-flight requests finish within the grace.
+pub async fn run(shared: Arc<Shared>, sender: Sender, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let cfg = shared.loaded.config.delivery.clone();
+    let rate = shared.loaded.config.pagerduty.rate_limit_per_minute;
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+    let committer = tokio::spawn(committer(shared.clone(), done_rx, busy.clone()));
+    let mut jitter = Jitter::seeded();
+    let mut in_flight = tokio::task::JoinSet::new();
+
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let picked = {
+            let shared = shared.clone();
+            let busy = busy.clone();
+            let cfg = cfg.clone();
+            tokio::task::spawn_blocking(move || pick(&shared, &busy, &cfg, rate))
+                .await
+                .unwrap_or_default()
+        };
+        for (p, action) in picked {
+            match action {
+                Pick::Send => {
+                    let shared = shared.clone();
+                    let sender = sender.clone();
+                    let done_tx = done_tx.clone();
+                    let cfg = cfg.clone();
+                    let j = jitter.next();
+                    in_flight.spawn(async move {
+                        let completions = deliver(&shared, &sender, &cfg, &p, j).await;
+                        let _ = done_tx.send(Done {
+                            completions,
+                            dedup_key: p.dedup_key,
+                        });
+                    });
+                }
+                Pick::Complete(completions) => {
+                    let _ = done_tx.send(Done {
+                        completions,
+                        dedup_key: p.dedup_key,
+                    });
+                }
+            }
+        }
+        while in_flight.try_join_next().is_some() {}
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+
+    let grace = shared.loaded.config.delivery.shutdown_grace.0;
+    if tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        warn!("Shutdown grace over: abandoning in-flight requests; they will be sent again at start.");
+        in_flight.abort_all();
+    }
+    drop(done_tx);
+    let _ = committer.await;
+}
+
+enum Pick {
+    Send,
+    /// Handled without a request (collapsed, expired).
+    Complete(Vec<Completion>),
+}
+
+/// Choose what to send now. Runs on a blocking thread (it reads the spool).
+fn pick(
+    shared: &Shared,
+    busy: &Mutex<HashSet<String>>,
+    cfg: &DeliveryConfig,
+    rate: u32,
+) -> Vec<(Pending, Pick)> {
+    let now = now_ms();
+    let Ok(spool) = shared.spool.lock() else {
+        return Vec::new();
+    };
+    let Ok(mut busy) = busy.lock() else {
+        return Vec::new();
+    };
+    let Ok(mut keys) = shared.keys.lock() else {
+        return Vec::new();
+    };
+    let routing_keys = match spool.routing_keys() {
+        Ok(k) => k,
+        Err(e) => {
+            error!(error = %e, "Cannot read the delivery queue.");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for routing_key in routing_keys {
+        let mut slots = cfg.concurrency.saturating_sub(busy.len());
+        if slots == 0 {
+            break;
+        }
+        let state = keys
+            .entry(routing_key.clone())
+            .or_insert_with(|| KeyState::new("", now));
+        if state.paused_until_ms > now {
+            continue;
+        }
+        let tokens = if routing_key.is_empty() {
+            usize::MAX
+        } else {
+            state.available(rate, now)
+        };
+        slots = slots.min(tokens);
+        if slots == 0 {
+            continue;
+        }
+        let due = match spool.due(&routing_key, now, slots, &|k| busy.contains(k)) {
+            Ok(d) => d,
+            Err(e) => {
+                error!(error = %e, "Cannot read the delivery queue.");
+                continue;
+            }
+        };
+        for p in due {
+            busy.insert(p.dedup_key.clone());
+            if state.route.is_empty() {
+                state.route = p.route.clone();
+            }
+            if let Some(completions) = skip_without_sending(shared, &spool, cfg, &p, now) {
+                out.push((p, Pick::Complete(completions)));
+                continue;
+            }
+            if !routing_key.is_empty() {
+                state.take_token();
+            }
+            out.push((p, Pick::Send));
+        }
+    }
+    out
+}
+
+/// Collapse (a stale trigger whose resolve is queued behind it) and expiry (`max_event_age`).
+fn skip_without_sending(
+    shared: &Shared,
+    spool: &spool::Spool,
+    cfg: &DeliveryConfig,
+    p: &Pending,
+    now: i64,
+) -> Option<Vec<Completion>> {
+    let age_ms = now - p.ingested_at_ms;
+    let collapse_ms = cfg.collapse_after.0.as_millis() as i64;
+    let max_age_ms = cfg.max_event_age.0.as_millis() as i64;
+    if p.action == "trigger" && (age_ms > collapse_ms || age_ms > max_age_ms) {
+        let behind = spool.queued_after(&p.dedup_key, p.id).ok()?;
+        if age_ms > collapse_ms {
+            if let Some(pos) = behind.iter().position(|(_, a)| a == "resolve") {
+                let mut completions = vec![Completion::Done {
+                    id: p.id,
+                    dedup_key: p.dedup_key.clone(),
+                }];
+                completions.extend(behind[..pos].iter().map(|(id, _)| Completion::Done {
+                    id: *id,
+                    dedup_key: p.dedup_key.clone(),
+                }));
+                Metrics::add(&shared.metrics.collapsed, 1);
+                info!(resource = %p.resource, dedup_key = %p.dedup_key, skipped = completions.len(), "Collapsed: the problem ended long ago, its resolve is queued; the trigger is not sent.");
+                return Some(completions);
+            }
+        }
+        if age_ms > max_age_ms && !behind.is_empty() {
+            Metrics::add(&shared.metrics.deliveries_dead_lettered, 1);
+            warn!(resource = %p.resource, dedup_key = %p.dedup_key, "Expired: a superseded trigger older than max_event_age goes to dead letters.");
+            return Some(vec![Completion::DeadLetter {
+                id: p.id,
+                dedup_key: p.dedup_key.clone(),
+                reason: "expired: superseded trigger older than max_event_age".into(),
+            }]);
+        }
+    }
+    if p.action == "acknowledge" && age_ms > max_age_ms {
+        Metrics::add(&shared.metrics.deliveries_dead_lettered, 1);
+        warn!(resource = %p.resource, dedup_key = %p.dedup_key, "Expired: an acknowledge older than max_event_age goes to dead letters.");
+        return Some(vec![Completion::DeadLetter {
+            id: p.id,
+            dedup_key: p.dedup_key.clone(),
+            reason: "expired: acknowledge older than max_event_age".into(),
+        }]);
+    }
+    None
+}
+
+/// Send one queued event and decide what becomes of it.
+async fn deliver(shared: &Shared, sender: &Sender, cfg: &DeliveryConfig, p: &Pending, jitter: f64) -> Vec<Completion> {
+    let now = now_ms();
+    let mut event: pagerduty::Event = match serde_json::from_str(&p.body) {
+        Ok(e) => e,
+        Err(e) => {
+            error!(dedup_key = %p.dedup_key, error = %e, "A queued event cannot be read; it goes to dead letters.");
+            return vec![Completion::DeadLetter {
+                id: p.id,
+                dedup_key: p.dedup_key.clone(),
+                reason: format!("unreadable queued event: {e}"),
+            }];
+        }
+    };
+    let delay_ms = now - p.ingested_at_ms;
+    if delay_ms >= LATE_AFTER_MS {
+        if let Some(payload) = event.payload.as_mut() {
+            payload
+                .custom_details
+                .insert("delivery_delay_seconds".into(), serde_json::json!(delay_ms / 1000));
+        }
+    }
+    let masked = event.to_masked_json();
+    let mut outcome = sender.send(event.to_body(), &masked).await;
+    if outcome == Outcome::TooLarge {
+        warn!(dedup_key = %p.dedup_key, "PagerDuty answered 413: retrying once with custom_details shrunk to 64 KB.");
+        outcome = sender.send(event.to_body_shrunk(), &masked).await;
+        if outcome == Outcome::TooLarge {
+            outcome = Outcome::Rejected {
+                message: "413 Payload Too Large, even with custom_details shrunk to 64 KB".into(),
+            };
+        }
+    }
+    let key_label = pagerduty::mask_routing_key(&p.routing_key);
+    let m = &shared.metrics;
+    let done = |c: Completion| vec![c];
+    match outcome {
+        Outcome::Delivered => {
+            Metrics::add(&m.deliveries_delivered, 1);
+            update_key(shared, &p.routing_key, |k| {
+                k.throttle_level = 0;
+                k.consecutive_400 = 0;
+                if k.pause.is_some() {
+                    info!(route = %k.route, routing_key = %key_label, "Routing key works again: resumed.");
+                }
+                k.pause = None;
+                k.paused_until_ms = 0;
+            });
+            info!(resource = %p.resource, dedup_key = %p.dedup_key, action = %p.action, route = %p.route, "Delivered.");
+            done(Completion::Done {
+                id: p.id,
+                dedup_key: p.dedup_key.clone(),
+            })
+        }
+        Outcome::Throttled => {
+            Metrics::add(&m.deliveries_throttled, 1);
+            let mut until = now;
+            update_key(shared, &p.routing_key, |k| {
+                let pause = backoff(cfg.throttle_min.0, cfg.throttle_max.0, k.throttle_level, jitter);
+                k.throttle_level += 1;
+                k.paused_until_ms = now + pause.as_millis() as i64;
+                k.pause = Some(PauseKind::Throttled);
+                until = k.paused_until_ms;
+                warn!(route = %k.route, routing_key = %key_label, pause_ms = pause.as_millis() as u64, "PagerDuty answered 429: routing key paused.");
+            });
+            done(Completion::Retry {
+                dedup_key: p.dedup_key.clone(),
+                due_at_ms: until,
+                attempts: p.attempts,
+            })
+        }
+        Outcome::Retry { reason } => {
+            Metrics::add(&m.deliveries_retried, 1);
+            let wait = backoff(cfg.backoff_min.0, cfg.backoff_max.0, p.attempts.clamp(0, 30) as u32, jitter);
+            warn!(resource = %p.resource, dedup_key = %p.dedup_key, attempt = p.attempts + 1, retry_in_ms = wait.as_millis() as u64, %reason, "Delivery failed; will retry.");
+            shared.set_last_error(format!("{}: {reason}", p.dedup_key));
+            done(Completion::Retry {
+                dedup_key: p.dedup_key.clone(),
+                due_at_ms: now + wait.as_millis() as i64,
+                attempts: p.attempts + 1,
+            })
+        }
+        Outcome::RoutingKeyRejected { message } | Outcome::ConfigError { reason: message } => {
+            Metrics::add(&m.deliveries_config_error, 1);
+            let probe = cfg.config_probe.0.as_millis() as i64;
+            pause_for_config(shared, &p.routing_key, &key_label, now + probe, &message);
+            done(Completion::Retry {
+                dedup_key: p.dedup_key.clone(),
+                due_at_ms: now + probe,
+                attempts: p.attempts,
+            })
+        }
+        Outcome::Rejected { message } => {
+            Metrics::add(&m.deliveries_dead_lettered, 1);
+            error!(resource = %p.resource, dedup_key = %p.dedup_key, action = %p.action, error = %message, "PagerDuty rejected the event: it goes to dead letters.");
+            shared.set_last_error(format!("{}: {message}", p.dedup_key));
+            let mut pause = false;
+            update_key(shared, &p.routing_key, |k| {
+                k.consecutive_400 += 1;
+                pause = k.consecutive_400 >= MAX_CONSECUTIVE_400;
+            });
+            if pause {
+                let probe = cfg.config_probe.0.as_millis() as i64;
+                pause_for_config(shared, &p.routing_key, &key_label, now + probe, "5 consecutive events rejected with 400");
+            }
+            done(Completion::DeadLetter {
+                id: p.id,
+                dedup_key: p.dedup_key.clone(),
+                reason: message,
+            })
+        }
+        Outcome::TooLarge => unreachable_too_large(p),
+    }
+}
+
+/// `TooLarge` is turned into `Rejected` above; keep the event if that ever changes.
+fn unreachable_too_large(p: &Pending) -> Vec<Completion> {
+    vec![Completion::DeadLetter {
+        id: p.id,
+        dedup_key: p.dedup_key.clone(),
+        reason: "413 Payload Too Large".into(),
+    }]
+}
+
+fn update_key(shared: &Shared, routing_key: &str, f: impl FnOnce(&mut KeyState)) {
+    if let Ok(mut keys) = shared.keys.lock() {
+        let k = keys
+            .entry(routing_key.to_owned())
+            .or_insert_with(|| KeyState::new("", now_ms()));
+        f(k);
+    }
+}
+
+fn pause_for_config(shared: &Shared, routing_key: &str, label: &str, until: i64, message: &str) {
+    update_key(shared, routing_key, |k| {
+        k.paused_until_ms = until;
+        k.pause = Some(PauseKind::ConfigError(message.to_owned()));
+        error!(route = %k.route, routing_key = %label, error = %message, "PagerDuty refused this routing key or endpoint: deliveries on it are paused and kept; it is probed again later. Check the configuration.");
+    });
+    shared.set_last_error(format!("routing key {label}: {message}"));
+}
+
+/// Group-commit completions, then release their keys.
+async fn committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Done>, busy: Arc<Mutex<HashSet<String>>>) {
+    let mut pending: Vec<Done> = Vec::new();
+    loop {
+        let first = if pending.is_empty() { rx.recv().await } else { None };
+        let closed = pending.is_empty() && first.is_none();
+        if let Some(d) = first {
+            pending.push(d);
+        }
+        if closed {
+            return;
+        }
+        let deadline = tokio::time::sleep(GROUP_COMMIT);
+        tokio::pin!(deadline);
+        let mut channel_open = true;
+        loop {
+            tokio::select! {
+                d = rx.recv() => match d {
+                    Some(d) => pending.push(d),
+                    None => { channel_open = false; break; }
+                },
+                _ = &mut deadline => break,
+            }
+            if pending.len() >= 512 {
+                break;
+            }
+        }
+        let batch = std::mem::take(&mut pending);
+        let shared2 = shared.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let completions: Vec<Completion> = batch.iter().flat_map(|d| d.completions.iter().cloned()).collect();
+            let r = shared2
+                .spool
+                .lock()
+                .map_err(|_| "spool lock poisoned".to_owned())
+                .and_then(|mut s| s.complete(&completions, now_ms()).map_err(|e| e.to_string()));
+            (batch, r)
+        })
+        .await;
+        match result {
+            Ok((batch, Ok(()))) => {
+                if let Ok(mut busy) = busy.lock() {
+                    for d in &batch {
+                        busy.remove(&d.dedup_key);
+                    }
+                }
+                shared.wake.notify_one();
+            }
+            Ok((batch, Err(e))) => {
+                error!(error = %e, "Cannot record delivery outcomes in the spool; retrying.");
+                shared.set_last_error(format!("spool: {e}"));
+                pending = batch;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => error!(error = %e, "Committer task failed."),
+        }
+        if !channel_open && pending.is_empty() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let min = Duration::from_secs(1);
+        let max = Duration::from_secs(300);
+        assert_eq!(backoff(min, max, 0, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(min, max, 3, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(min, max, 20, 1.0), Duration::from_secs(300));
+        // Jitter keeps at least half.
+        assert_eq!(backoff(min, max, 3, 0.0), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn jitter_in_unit_interval() {
+        let mut j = Jitter(12345);
+        for _ in 0..1000 {
+            let x = j.next();
+            assert!((0.0..1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn token_bucket_paces() {
+        let mut k = KeyState::new("r", 0);
+        assert_eq!(k.available(60, 0), 10);
+        for _ in 0..10 {
+            k.take_token();
+        }
+        assert_eq!(k.available(60, 0), 0);
+        // 60 per minute: one per second.
+        assert_eq!(k.available(60, 1000), 1);
+        assert_eq!(k.available(60, 100_000), 10);
+    }
+}

@@ -1,0 +1,199 @@
+//! `centreon-pagerduty run`: the service.
+//!
+//! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
+//! socket, then says READY. SIGTERM/SIGINT stop accepting, let in-flight requests finish within
+//! `shutdown_grace`, commit what they did, and exit 0.
+
+use crate::config::Loaded;
+use crate::delivery::{self, Sender};
+use crate::ingest::Ingest;
+use crate::shared::{now_ms, Shared};
+use anyhow::{bail, Context as _};
+use sd_notify::NotifyState;
+use spool::{Spool, SpoolError};
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tracing::{error, info, warn};
+
+/// How `run` ended, for the exit code.
+#[derive(Debug)]
+pub enum RunError {
+    /// Configuration or spool version problem: exit 2 (systemd does not restart).
+    Config(String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for RunError {
+    fn from(e: anyhow::Error) -> Self {
+        RunError::Other(e)
+    }
+}
+
+pub async fn run(loaded: Loaded, activated: Option<std::os::unix::net::UnixListener>) -> Result<(), RunError> {
+    let cfg = loaded.config.clone();
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    let spool_dir = PathBuf::from(&cfg.spool.dir);
+    if !spool_dir.exists() {
+        std::fs::create_dir_all(&spool_dir).with_context(|| format!("creating the spool directory {}", spool_dir.display()))?;
+        let _ = std::fs::set_permissions(&spool_dir, std::fs::Permissions::from_mode(0o750));
+    }
+    let spool = match Spool::open(&spool_dir) {
+        Ok(s) => s,
+        Err(e @ SpoolError::TooNew { .. }) => return Err(RunError::Config(e.to_string())),
+        Err(e) => return Err(RunError::Other(e.into())),
+    };
+    let sender = Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
+
+    let (listener, bound_path) = match activated {
+        Some(std_listener) => {
+            if cfg.listen.socket != crate::config::ListenConfig::default().socket {
+                warn!(socket = %cfg.listen.socket, "Socket activation: listen.socket is ignored, the socket comes from systemd.");
+            }
+            std_listener.set_nonblocking(true).context("activated socket")?;
+            (UnixListener::from_std(std_listener).context("activated socket")?, None)
+        }
+        None => {
+            let path = PathBuf::from(&cfg.listen.socket);
+            (bind(&path, &cfg.listen).map_err(RunError::Other)?, Some(path))
+        }
+    };
+
+    let engine = rules::Engine::new(loaded.rules_settings());
+    let shared = Arc::new(Shared {
+        spool: Mutex::new(spool),
+        ingest: Mutex::new(Ingest::new(engine)),
+        metrics: Default::default(),
+        wake: Default::default(),
+        keys: Mutex::new(HashMap::new()),
+        last_error: Mutex::new(None),
+        started_at: now_ms() / 1000,
+        loaded,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    let server = tokio::spawn(crate::server::serve(listener, crate::server::router(shared.clone()), stop_rx.clone()));
+    let delivery = tokio::spawn(delivery::run(shared.clone(), sender, stop_rx.clone()));
+    if !cfg.metrics.listen.is_empty() {
+        let addr = cfg.metrics.listen.clone();
+        let state = shared.clone();
+        let mut stop = stop_rx.clone();
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => {
+                info!(%addr, "Metrics on TCP.");
+                tokio::spawn(async move {
+                    let app = axum::Router::new().route("/metrics", axum::routing::get(crate::status::metrics_text)).with_state(state);
+                    let _ = axum::serve(l, app).with_graceful_shutdown(async move { let _ = stop.changed().await; }).await;
+                });
+            }
+            Err(e) => warn!(%addr, error = %e, "Cannot listen for metrics."),
+        }
+    }
+    let health = tokio::spawn(health_task(shared.clone(), stop_rx.clone()));
+
+    let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+    info!(
+        socket = %bound_path.as_ref().map_or("(activated)".into(), |p| p.display().to_string()),
+        spool = %spool_dir.display(),
+        dry_run = cfg.pagerduty.dry_run,
+        "centreon-pagerduty {} ready.", env!("CARGO_PKG_VERSION")
+    );
+
+    wait_for_signal().await;
+    info!("Stopping: no new batches; finishing in-flight deliveries.");
+    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = delivery.await;
+    health.abort();
+    if let Some(path) = bound_path {
+        let _ = std::fs::remove_file(path);
+    }
+    info!("Stopped.");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        error!("Cannot install signal handlers.");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("Received SIGTERM."),
+        _ = int.recv() => info!("Received SIGINT."),
+    }
+}
+
+/// READY is said once; then WATCHDOG=1 every WatchdogSec/2 while a spool read succeeds,
+/// and STATUS= with the queue depth and last error.
+async fn health_task(shared: Arc<Shared>, _stop: tokio::sync::watch::Receiver<bool>) {
+    let mut usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut usec);
+    let period = if watchdog {
+        Duration::from_micros(usec / 2)
+    } else {
+        Duration::from_secs(10)
+    };
+    loop {
+        let s = shared.clone();
+        let status = tokio::task::spawn_blocking(move || crate::status::collect(&s)).await.ok().and_then(Result::ok);
+        if let Some(status) = status {
+            let text = format!(
+                "{} pending, {} dead letters, {} paused keys{}",
+                status.pending,
+                status.dead_letters,
+                status.paused.len(),
+                status.last_error.map(|e| format!("; last error: {e}")).unwrap_or_default()
+            );
+            let mut states = vec![NotifyState::Status(&text)];
+            if watchdog {
+                states.push(NotifyState::Watchdog);
+            }
+            let _ = sd_notify::notify(false, &states);
+        }
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// Bind the socket: remove a stale one, refuse to steal a live one, set group and mode.
+fn bind(path: &Path, cfg: &crate::config::ListenConfig) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("{} is in use: another centreon-pagerduty is running", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let mode = cfg.mode().unwrap_or(0o660);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:04o} on {}", path.display()))?;
+    if !cfg.socket_group.is_empty() {
+        match group_id(&cfg.socket_group) {
+            Some(gid) => std::os::unix::fs::chown(path, None, Some(gid))
+                .with_context(|| format!("giving {} to group {}", path.display(), cfg.socket_group))?,
+            None => warn!(group = %cfg.socket_group, "listen.socket_group does not exist: the socket keeps the daemon's group."),
+        }
+    }
+    Ok(listener)
+}
+
+/// A group's id from /etc/group.
+fn group_id(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then(|| f.nth(1)?.parse().ok())?
+    })
+}

@@ -1,0 +1,139 @@
+//! The HTTP/1.1 server on the Unix socket (DESIGN §3.4).
+//!
+//! Slow or hostile clients cannot hold it: connections are capped, headers must arrive within
+//! [`HEADER_TIMEOUT`], a body within [`BODY_TIMEOUT`], and a connection lives at most
+//! [`CONNECTION_LIFETIME`].
+
+use crate::ingest::{self, IngestError, MAX_BODY_BYTES};
+use crate::shared::Shared;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+pub const MAX_CONNECTIONS: usize = 64;
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+
+/// The shim's product name in `User-Agent`.
+const SHIM_AGENT: &str = "centreon-pagerduty-shim/";
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/v1/status", get(crate::status::status_json))
+        .route("/v1/health", get(health))
+        .route("/metrics", get(crate::status::metrics_text))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let ok = tokio::task::spawn_blocking(move || shared.spool.lock().map(|s| s.ping().is_ok()).unwrap_or(false))
+        .await
+        .unwrap_or(false);
+    if ok {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "spool unreadable"}))).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn post_events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > MAX_BODY_BYTES {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB");
+        }
+    }
+    check_agent(&shared, &headers);
+    let bytes: Bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            return if too_large {
+                error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB")
+            } else {
+                error(StatusCode::BAD_REQUEST, "could not read the body")
+            };
+        }
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body not received in time"),
+    };
+    let shared2 = shared.clone();
+    match tokio::task::spawn_blocking(move || ingest::process(&shared2, &bytes)).await {
+        Ok(Ok(reply)) => (StatusCode::OK, Json(reply)).into_response(),
+        Ok(Err(IngestError::Full(why))) => error(StatusCode::SERVICE_UNAVAILABLE, &why),
+        Ok(Err(IngestError::Storage(why))) => error(StatusCode::SERVICE_UNAVAILABLE, &why),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// Warn once when a shim of another version posts (the previous version is accepted).
+fn check_agent(shared: &Shared, headers: &HeaderMap) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Some(version) = agent.strip_prefix(SHIM_AGENT) {
+        if version != env!("CARGO_PKG_VERSION") {
+            WARNED.call_once(|| {
+                warn!(shim = version, daemon = env!("CARGO_PKG_VERSION"), "The Broker shim and the daemon are different versions: install the shim of this package (/usr/share/centreon-broker/lua/centreon-pagerduty.lua) and restart cbd.");
+            });
+        }
+    }
+    let _ = shared;
+}
+
+/// Serve connections until `stop` fires.
+pub async fn serve(listener: UnixListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!("Connection limit reached: closing a new connection.");
+            drop(stream);
+            continue;
+        };
+        let peer = stream.peer_cred().ok().map(|c| crate::status::Peer { uid: c.uid(), gid: c.gid() });
+        let app = app.clone().layer(axum::Extension(peer));
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(permit);
+        });
+    }
+}

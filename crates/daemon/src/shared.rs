@@ -1,0 +1,121 @@
+//! State shared by the ingest server, the delivery workers and the health task.
+
+use crate::config::Loaded;
+use crate::ingest::Ingest;
+use spool::Spool;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// Counters exported as metrics (DESIGN §4.5).
+#[derive(Default)]
+pub struct Metrics {
+    pub events_received: AtomicU64,
+    pub events_accepted: AtomicU64,
+    pub events_ignored: AtomicU64,
+    pub events_rejected: AtomicU64,
+    pub rejected_alert_events: AtomicU64,
+    pub alerts_trigger: AtomicU64,
+    pub alerts_acknowledge: AtomicU64,
+    pub alerts_resolve: AtomicU64,
+    pub deliveries_delivered: AtomicU64,
+    pub deliveries_retried: AtomicU64,
+    pub deliveries_throttled: AtomicU64,
+    pub deliveries_dead_lettered: AtomicU64,
+    pub deliveries_config_error: AtomicU64,
+    pub collapsed: AtomicU64,
+    pub clock_skew: AtomicU64,
+    pub batches_refused: AtomicU64,
+    /// Daemon time (s) of the last event received.
+    pub last_event_at: AtomicI64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a routing key is not being sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PauseKind {
+    /// 429: PagerDuty asked us to slow down.
+    Throttled,
+    /// PagerDuty refused the key or the endpoint: an operator must look.
+    ConfigError(String),
+}
+
+/// Delivery state of one routing key.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    pub route: String,
+    pub paused_until_ms: i64,
+    pub pause: Option<PauseKind>,
+    /// Consecutive 429s (for the doubling throttle).
+    pub throttle_level: u32,
+    /// Consecutive 400s that were not about the routing key.
+    pub consecutive_400: u32,
+    /// Token bucket.
+    pub tokens: f64,
+    pub tokens_at_ms: i64,
+}
+
+impl KeyState {
+    pub fn new(route: &str, now_ms: i64) -> Self {
+        Self {
+            route: route.to_owned(),
+            paused_until_ms: 0,
+            pause: None,
+            throttle_level: 0,
+            consecutive_400: 0,
+            tokens: BURST,
+            tokens_at_ms: now_ms,
+        }
+    }
+
+    /// Refill the token bucket and say how many requests may go now.
+    pub fn available(&mut self, rate_per_minute: u32, now_ms: i64) -> usize {
+        let elapsed = (now_ms - self.tokens_at_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * f64::from(rate_per_minute) / 60.0).min(BURST);
+        self.tokens_at_ms = now_ms;
+        self.tokens.floor().max(0.0) as usize
+    }
+
+    pub fn take_token(&mut self) {
+        self.tokens -= 1.0;
+    }
+}
+
+/// Token bucket burst (DESIGN §3.2).
+pub const BURST: f64 = 10.0;
+
+pub struct Shared {
+    pub loaded: Loaded,
+    pub spool: Mutex<Spool>,
+    pub ingest: Mutex<Ingest>,
+    pub metrics: Metrics,
+    /// New deliveries were queued, or a key was released.
+    pub wake: Notify,
+    pub keys: Mutex<HashMap<String, KeyState>>,
+    pub last_error: Mutex<Option<String>>,
+    pub started_at: i64,
+}
+
+impl Shared {
+    pub fn set_last_error(&self, e: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(e);
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

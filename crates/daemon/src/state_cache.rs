@@ -1,0 +1,147 @@
+//! The rules' [`rules::Store`] over the spool: resource states and names are read through from
+//! SQLite on first use and kept in memory; what an ingest batch changes is collected and written
+//! in the batch's transaction.
+//!
+//! Invariant: after a batch whose transaction failed, [`StateCache::forget`] drops every entry
+//! the batch touched, so memory never holds a state that is not on disk.
+
+use broker::ResourceId;
+use rules::state::ResourceState;
+use spool::Spool;
+use std::collections::{HashMap, HashSet};
+
+/// Above this many cached resources, clean entries are dropped after a commit.
+const MAX_CACHED: usize = 200_000;
+
+#[derive(Default)]
+pub struct StateCache {
+    states: HashMap<ResourceId, Option<ResourceState>>,
+    names: HashMap<ResourceId, Option<String>>,
+    /// Failed reads (damaged rows), for the operator's log.
+    pub read_errors: Vec<String>,
+}
+
+/// The store the engine sees during one batch.
+pub struct BatchStore<'a> {
+    pub cache: &'a mut StateCache,
+    pub spool: &'a Spool,
+    pub touched: HashSet<ResourceId>,
+    pub changed: HashSet<ResourceId>,
+    pub changed_names: HashSet<ResourceId>,
+}
+
+impl<'a> BatchStore<'a> {
+    pub fn new(cache: &'a mut StateCache, spool: &'a Spool) -> Self {
+        Self {
+            cache,
+            spool,
+            touched: HashSet::new(),
+            changed: HashSet::new(),
+            changed_names: HashSet::new(),
+        }
+    }
+
+    /// The batch's state changes, ready for the spool.
+    pub fn take_changes(&mut self) -> (Vec<(u64, u64, String)>, Vec<(u64, u64, String)>) {
+        let states = self
+            .changed
+            .iter()
+            .filter_map(|id| {
+                let st = self.cache.states.get(id)?.as_ref()?;
+                Some((id.host_id, id.service_id, st.to_json()))
+            })
+            .collect();
+        let names = self
+            .changed_names
+            .iter()
+            .filter_map(|id| {
+                let n = self.cache.names.get(id)?.as_ref()?;
+                Some((id.host_id, id.service_id, n.clone()))
+            })
+            .collect();
+        (states, names)
+    }
+}
+
+impl rules::Store for BatchStore<'_> {
+    fn resource(&mut self, id: ResourceId) -> Option<&mut ResourceState> {
+        self.touched.insert(id);
+        if !self.cache.states.contains_key(&id) {
+            let loaded = match self.spool.resource_state(id.host_id, id.service_id) {
+                Ok(Some(json)) => match ResourceState::from_json(&json) {
+                    Ok(st) => Some(st),
+                    Err(e) => {
+                        self.cache.read_errors.push(format!("{id}: {e}"));
+                        None
+                    }
+                },
+                Ok(None) => None,
+                Err(e) => {
+                    self.cache.read_errors.push(format!("{id}: {e}"));
+                    None
+                }
+            };
+            self.cache.states.insert(id, loaded);
+        }
+        self.cache.states.get_mut(&id).and_then(Option::as_mut)
+    }
+
+    fn insert_resource(&mut self, id: ResourceId, state: ResourceState) -> &mut ResourceState {
+        self.touched.insert(id);
+        self.changed.insert(id);
+        self.cache
+            .states
+            .entry(id)
+            .insert_entry(Some(state))
+            .into_mut()
+            .get_or_insert_with(ResourceState::default)
+    }
+
+    fn mark_changed(&mut self, id: ResourceId) {
+        self.changed.insert(id);
+    }
+
+    fn name(&mut self, id: ResourceId) -> Option<String> {
+        if !self.cache.names.contains_key(&id) {
+            let loaded = self.spool.name(id.host_id, id.service_id).ok().flatten();
+            self.cache.names.insert(id, loaded);
+        }
+        self.cache.names.get(&id).cloned().flatten()
+    }
+
+    fn set_name(&mut self, id: ResourceId, name: &str) {
+        if self.name(id).as_deref() != Some(name) {
+            self.touched.insert(id);
+            self.cache.names.insert(id, Some(name.to_owned()));
+            self.changed_names.insert(id);
+        }
+    }
+}
+
+impl StateCache {
+    /// Drop what a failed batch touched: the next read comes from disk.
+    pub fn forget(&mut self, touched: &HashSet<ResourceId>) {
+        for id in touched {
+            self.states.remove(id);
+            self.names.remove(id);
+        }
+    }
+
+    /// Keep memory bounded (everything is on disk after a commit).
+    pub fn trim(&mut self) {
+        if self.states.len() > MAX_CACHED {
+            self.states.clear();
+        }
+        if self.names.len() > MAX_CACHED {
+            self.names.clear();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+}

@@ -1,0 +1,149 @@
+//! `GET /v1/status` and `GET /metrics`.
+
+use crate::shared::{now_ms, Metrics, PauseKind, Shared};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The peer of a socket connection (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PausedKey {
+    pub route: String,
+    pub routing_key: String,
+    pub reason: String,
+    pub until_ms: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub dry_run: bool,
+    pub pending: i64,
+    pub keys: i64,
+    pub oldest_pending_age_seconds: Option<i64>,
+    pub dead_letters: i64,
+    pub rejected_lines: i64,
+    pub paused: Vec<PausedKey>,
+    pub last_error: Option<String>,
+    pub last_event_age_seconds: Option<i64>,
+    pub collapsed: u64,
+    pub spool_bytes: u64,
+}
+
+pub fn collect(shared: &Shared) -> Result<Status, String> {
+    let now = now_ms();
+    let (stats, size) = {
+        let spool = shared.spool.lock().map_err(|_| "spool lock poisoned".to_owned())?;
+        (spool.stats().map_err(|e| e.to_string())?, spool.size_bytes())
+    };
+    let paused = shared
+        .keys
+        .lock()
+        .map(|keys| {
+            keys.iter()
+                .filter(|(_, k)| k.paused_until_ms > now && k.pause.is_some())
+                .map(|(rk, k)| PausedKey {
+                    route: k.route.clone(),
+                    routing_key: pagerduty::mask_routing_key(rk),
+                    reason: match &k.pause {
+                        Some(PauseKind::Throttled) => "throttled (429)".into(),
+                        Some(PauseKind::ConfigError(e)) => e.clone(),
+                        None => String::new(),
+                    },
+                    until_ms: k.paused_until_ms,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let last_event = shared.metrics.last_event_at.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        dry_run: shared.loaded.config.pagerduty.dry_run,
+        pending: stats.pending,
+        keys: stats.keys,
+        oldest_pending_age_seconds: stats.oldest_ingested_at_ms.map(|t| ((now - t) / 1000).max(0)),
+        dead_letters: stats.dead_letters,
+        rejected_lines: stats.rejected,
+        paused,
+        last_error: shared.last_error.lock().ok().and_then(|e| e.clone()),
+        last_event_age_seconds: (last_event > 0).then(|| (now / 1000 - last_event).max(0)),
+        collapsed: Metrics::get(&shared.metrics.collapsed),
+        spool_bytes: size,
+    })
+}
+
+pub async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
+    match tokio::task::spawn_blocking(move || collect(&shared)).await {
+        Ok(Ok(s)) => (StatusCode::OK, Json(s)).into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": e}))).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    let shared2 = shared.clone();
+    let status = tokio::task::spawn_blocking(move || collect(&shared2)).await.ok().and_then(Result::ok);
+    let m = &shared.metrics;
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP centreon_pagerduty_{name} {help}\n# TYPE centreon_pagerduty_{name} counter");
+        for (label, v) in labels {
+            if label.is_empty() {
+                let _ = writeln!(out, "centreon_pagerduty_{name} {v}");
+            } else {
+                let _ = writeln!(out, "centreon_pagerduty_{name}{{{label}}} {v}");
+            }
+        }
+    };
+    counter("events_received_total", "Raw events received from the shim.", &[("", Metrics::get(&m.events_received))]);
+    counter("events_accepted_total", "Events handed to the rules.", &[("", Metrics::get(&m.events_accepted))]);
+    counter("events_ignored_total", "Events ignored (unused elements, replays).", &[("", Metrics::get(&m.events_ignored))]);
+    counter("events_rejected_total", "Malformed lines.", &[("", Metrics::get(&m.events_rejected))]);
+    counter("rejected_alert_events_total", "Rejected lines that looked like statuses, acknowledgements or downtimes.", &[("", Metrics::get(&m.rejected_alert_events))]);
+    counter(
+        "alerts_total",
+        "PagerDuty events queued, by action.",
+        &[
+            ("action=\"trigger\"", Metrics::get(&m.alerts_trigger)),
+            ("action=\"acknowledge\"", Metrics::get(&m.alerts_acknowledge)),
+            ("action=\"resolve\"", Metrics::get(&m.alerts_resolve)),
+        ],
+    );
+    counter(
+        "deliveries_total",
+        "Delivery attempts, by outcome.",
+        &[
+            ("outcome=\"delivered\"", Metrics::get(&m.deliveries_delivered)),
+            ("outcome=\"retried\"", Metrics::get(&m.deliveries_retried)),
+            ("outcome=\"throttled\"", Metrics::get(&m.deliveries_throttled)),
+            ("outcome=\"dead_lettered\"", Metrics::get(&m.deliveries_dead_lettered)),
+            ("outcome=\"config_error\"", Metrics::get(&m.deliveries_config_error)),
+        ],
+    );
+    counter("collapsed_total", "Stale trigger/resolve episodes not sent.", &[("", Metrics::get(&m.collapsed))]);
+    counter("clock_skew_total", "Statuses older than the last one applied to their resource.", &[("", Metrics::get(&m.clock_skew))]);
+    counter("batches_refused_total", "Batches answered 503.", &[("", Metrics::get(&m.batches_refused))]);
+    if let Some(s) = status {
+        let gauges = [
+            ("queue_depth", "Deliveries pending.", s.pending as f64),
+            ("oldest_pending_age_seconds", "Age of the oldest pending delivery.", s.oldest_pending_age_seconds.unwrap_or(0) as f64),
+            ("dead_letters", "Dead letters kept.", s.dead_letters as f64),
+            ("paused_keys", "Routing keys paused.", s.paused.len() as f64),
+            ("spool_bytes", "Spool size (database + WAL).", s.spool_bytes as f64),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP centreon_pagerduty_{name} {help}\n# TYPE centreon_pagerduty_{name} gauge\ncentreon_pagerduty_{name} {v}");
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,63 @@
+//! Forward-only migrations, keyed by `PRAGMA user_version`.
+
+use crate::{Result, SpoolError};
+use rusqlite::Connection;
+use std::path::Path;
+
+/// The schema this binary writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1
+    "CREATE TABLE resources(
+        host_id INTEGER NOT NULL, service_id INTEGER NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY(host_id, service_id)) WITHOUT ROWID;
+     CREATE TABLE names(
+        host_id INTEGER NOT NULL, service_id INTEGER NOT NULL, name TEXT NOT NULL,
+        PRIMARY KEY(host_id, service_id)) WITHOUT ROWID;
+     CREATE TABLE deliveries(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedup_key TEXT NOT NULL, route TEXT NOT NULL, routing_key TEXT NOT NULL,
+        action TEXT NOT NULL, body TEXT NOT NULL,
+        host_id INTEGER NOT NULL, service_id INTEGER NOT NULL, resource TEXT NOT NULL,
+        ingested_at_ms INTEGER NOT NULL);
+     CREATE INDEX deliveries_by_key ON deliveries(dedup_key, id);
+     CREATE TABLE heads(
+        dedup_key TEXT PRIMARY KEY, routing_key TEXT NOT NULL,
+        head_id INTEGER NOT NULL, due_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL)
+        WITHOUT ROWID;
+     CREATE INDEX heads_by_routing_key ON heads(routing_key, head_id);
+     CREATE TABLE dead_letters(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedup_key TEXT NOT NULL, route TEXT NOT NULL, routing_key TEXT NOT NULL,
+        action TEXT NOT NULL, body TEXT NOT NULL, resource TEXT NOT NULL, reason TEXT NOT NULL,
+        ingested_at_ms INTEGER NOT NULL, failed_at_ms INTEGER NOT NULL);
+     CREATE TABLE rejected(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at_ms INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL);
+     CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+];
+
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| SpoolError::Damaged {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
+    if version > SCHEMA_VERSION {
+        return Err(SpoolError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,665 @@
+--[[
+centreon-pagerduty.lua: Centreon Broker stream connector of centreon-pagerduty.
+
+It does not talk to PagerDuty. It selects the events the daemon needs, adds what
+broker_cache knows about their host/service, and POSTs them as NDJSON to the
+local centreon-pagerduty daemon over its Unix socket. PagerDuty settings (routing
+keys, Centreon URL, proxy, filters...) live in the daemon's configuration:
+/etc/centreon-pagerduty/centreon-pagerduty.toml.
+
+Needs Lua 5.3 or 5.4 and lua-socket (socket.unix). Install as
+/usr/share/centreon-broker/lua/centreon-pagerduty.lua.
+
+Output parameters (type "number" or numeric "string" both accepted):
+  socket          daemon socket            default /run/centreon-pagerduty/broker.sock
+  max_buffer_size events per POST          default 1000
+  max_batch_bytes bytes per POST           default 4194304 (a single larger event goes alone)
+  max_buffer_age  seconds an event may wait before it is posted    default 1
+  timeout         ms, ONE deadline per POST (connect + send + answer) default 2000
+  retry_interval  seconds without POST after a failure, doubling after
+                  each consecutive failure up to 60, reset on success default 5
+  log_level       0..3 (1: errors and warnings, 2: info, 3: debug) default 1
+  log_path        default /var/log/centreon-broker/centreon-pagerduty.log
+Parameters of the old PagerDuty connectors (pdy_routing_key...) and any unknown
+parameter are ignored with a warning naming the TOML key to use instead; their
+values are never logged.
+
+Acknowledgement contract. Broker acknowledges by COUNTER: a `true` from write()
+or flush() acknowledges every event handed to this output since the previous
+`true` (filtered ones included); `false` acknowledges nothing, and Broker keeps
+those events in its retention and replays them after a restart or reconnect (not
+before). So write()/flush() return true only when the buffer is empty, i.e. when
+every event received since the last `true` was answered 200 by the daemon, which
+answers 200 only once their effect is durably stored. The shim never drops an
+event: max_buffer_size and max_batch_bytes size one POST, they are not a cap
+(Broker bounds the backlog with event_queue_max_size, then calls only flush()).
+After a failed POST nothing is attempted before the retry interval ends, so
+write() then only buffers and returns false at once: Broker's output thread is
+never blocked for more than about one timeout per call.
+]]
+
+local VERSION = "0.1.0"
+
+broker_api_version = 1
+
+local socket = require("socket")      -- gettime(); loading the core also ignores SIGPIPE
+local unix = require("socket.unix")   -- unix() creates a stream socket in 3.0 and 3.1
+
+local byte, char, find, format, sub = string.byte, string.char, string.find, string.format, string.sub
+local concat = table.concat
+local math_type, tointeger, huge = math.type, math.tointeger, math.huge
+local gettime = socket.gettime
+
+local TOML = "/etc/centreon-pagerduty/centreon-pagerduty.toml"
+local MAX_EVENT_BYTES = 256 * 1024    -- one encoded event (the daemon rejects lines over 1 MiB)
+local MAX_BODY_BYTES = 16 * 1024 * 1024 -- the daemon answers 413 above this
+local MAX_RETRY_SECONDS = 60
+
+-- NEB (category 1) elements the daemon uses, BBDO v2 and v3 alike: Broker 22.04 to 23.04
+-- mixes v3 statuses with v2 acknowledgements/downtimes whatever bbdo_version() says.
+local ACCEPTED = {
+  [14] = true, [24] = true, [32] = true, [29] = true, -- host/service status v2, v3
+  [55] = true, [56] = true,                          -- adaptive service/host status
+  [1] = true, [45] = true,                           -- acknowledgement v2, v3
+  [5] = true, [36] = true,                           -- downtime v2, v3
+  [12] = true, [23] = true, [30] = true, [27] = true,-- host/service definition v2, v3
+  [31] = true, [28] = true,                          -- adaptive host/service definition
+}
+
+local DEFAULTS = {
+  socket = "/run/centreon-pagerduty/broker.sock",
+  max_buffer_size = 1000,
+  max_batch_bytes = 4194304,
+  max_buffer_age = 1,
+  timeout = 2000,
+  retry_interval = 5,
+  log_level = 1,
+  log_path = "/var/log/centreon-broker/centreon-pagerduty.log",
+}
+-- numeric parameters: minimum, maximum, integer only
+local NUMERIC = {
+  max_buffer_size = { 1, nil, true },
+  max_batch_bytes = { 1, MAX_BODY_BYTES, true },
+  max_buffer_age = { 0, nil, false },
+  timeout = { 1, nil, false },
+  retry_interval = { 0, nil, false },
+  log_level = { 0, 3, true },
+}
+
+-- Parameters of the old connectors (reference §3) → where the setting lives now.
+local ROUTE = "[[route]] "
+local OLD_PARAMETERS = {
+  pdy_routing_key = "pagerduty.routing_key (or pagerduty.routing_key_file)",
+  pdy_centreon_url = "centreon.url",
+  pdy_source = "centreon.source",
+  http_server_url = "pagerduty.url (or pagerduty.region)",
+  http_proxy_string = "pagerduty.proxy",
+  proxy_address = "pagerduty.proxy", proxy_port = "pagerduty.proxy",
+  proxy_username = "pagerduty.proxy", proxy_password = "pagerduty.proxy",
+  proxy_protocol = "pagerduty.proxy",
+  http_timeout = "pagerduty.timeout", connection_timeout = "pagerduty.timeout",
+  verify_certificate = "pagerduty.ca_file", allow_insecure_connection = "pagerduty.ca_file",
+  send_data_test = "pagerduty.dry_run",
+  filter_type = "alerts.host_states and alerts.service_states",
+  accepted_categories = "alerts.host_states and alerts.service_states",
+  accepted_elements = "alerts.host_states and alerts.service_states",
+  host_status = "alerts.host_states", service_status = "alerts.service_states",
+  hard_only = "alerts.hard_only",
+  in_downtime = "alerts.in_downtime",
+  flapping = "alerts.flapping",
+  acknowledged = "alerts.acknowledged_problems",
+  skip_anon_events = "centreon.host_link (resources unknown to the cache are named from their ids)",
+  skip_nil_id = "alerts.host_states and alerts.service_states",
+  enable_host_status_dedup = "alerts (the daemon deduplicates statuses itself)",
+  enable_service_status_dedup = "alerts (the daemon deduplicates statuses itself)",
+  accepted_hostgroups = ROUTE .. "hostgroups", rejected_hostgroups = ROUTE .. "hostgroups with action = \"drop\"",
+  accepted_servicegroups = ROUTE .. "servicegroups",
+  rejected_servicegroups = ROUTE .. "servicegroups with action = \"drop\"",
+  accepted_hosts = ROUTE .. "hosts", accepted_services = ROUTE .. "services",
+  accepted_pollers = ROUTE .. "pollers", rejected_pollers = ROUTE .. "pollers with action = \"drop\"",
+  host_severity_threshold = ROUTE .. "host_severity_min",
+  service_severity_threshold = ROUTE .. "service_severity_min",
+  logfile = "log.level (and this output's log_path parameter)",
+  log_curl_commands = "log.level",
+  max_all_queues_age = "this output's max_buffer_age parameter",
+}
+
+------------------------------------------------------------------------------
+-- State (one Lua state per Broker output; init() resets it)
+
+local cfg = {}
+local lines, stamps = {}, {}  -- FIFO of encoded events ("...\n") and their arrival times
+local head, tail = 1, 0       -- lines[head..tail] are buffered
+local buffered_bytes = 0
+local failures = 0            -- consecutive failed POSTs
+local next_attempt = 0        -- no POST before this time
+local batch_cap = 1000        -- events per POST (halved by a 413)
+local secrets = {}            -- values of ignored parameters, masked in every log line
+local host_instance = {}      -- host_id → { instance_id (nil if none), expiry }
+
+-- Time as Broker sees it. Tests may install a clock (global CENTREON_PAGERDUTY_NOW);
+-- network deadlines always use the real clock.
+local function now()
+  local clock = CENTREON_PAGERDUTY_NOW
+  if clock then return clock() end
+  return gettime()
+end
+
+------------------------------------------------------------------------------
+-- Logging
+
+local function plain_replace(s, what, with)
+  local i = 1
+  while true do
+    local a, b = find(s, what, i, true)
+    if not a then return s end
+    s = sub(s, 1, a - 1) .. with .. sub(s, b + 1)
+    i = a + #with
+  end
+end
+
+-- Nothing that looks like a routing key may reach a log file.
+local function redact(msg)
+  for _, secret in ipairs(secrets) do msg = plain_replace(msg, secret, "…") end
+  return (msg:gsub("%f[%w]" .. ("%w"):rep(32) .. "%f[%W]", function(key) return "…" .. key:sub(-4) end))
+end
+
+local function do_log(kind, level, msg) broker_log[kind](broker_log, level, msg) end
+
+local function log(kind, level, msg)
+  pcall(do_log, kind, level, "[centreon-pagerduty] " .. redact(tostring(msg)))
+end
+local function log_error(msg) log("error", 1, msg) end
+local function log_warning(msg) log("warning", 1, msg) end
+local function log_info(msg) log("info", 2, msg) end
+local function log_debug(msg) log("info", 3, msg) end
+
+------------------------------------------------------------------------------
+-- JSON encoder: valid UTF-8 out, every control character escaped, integers stay
+-- integers, floats stay floats, NaN/inf → null. Broker's json_encode escapes too little.
+
+local JSON_OBJECT = {} -- metatable marking a table to encode as an object even when empty
+
+local ESCAPE = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+                 ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t', ['\127'] = '\\u007f' }
+for i = 0, 31 do
+  local c = char(i)
+  if not ESCAPE[c] then ESCAPE[c] = format("\\u%04x", i) end
+end
+local SPECIAL = "[\0-\31\"\\\127-\255]" -- bytes not copied as is (byte values, not locale %c)
+local REPLACEMENT = "\239\191\189"        -- U+FFFD
+
+-- Length of the valid UTF-8 sequence starting with byte b at s[i], or nil and the
+-- length of the invalid prefix (one U+FFFD per maximal invalid subpart, like WHATWG).
+local function utf8_sequence(s, i, b)
+  local need, lo, hi
+  if b >= 0xC2 and b <= 0xDF then need, lo, hi = 1, 0x80, 0xBF
+  elseif b == 0xE0 then need, lo, hi = 2, 0xA0, 0xBF
+  elseif b == 0xED then need, lo, hi = 2, 0x80, 0x9F -- no surrogates
+  elseif b >= 0xE1 and b <= 0xEF then need, lo, hi = 2, 0x80, 0xBF
+  elseif b == 0xF0 then need, lo, hi = 3, 0x90, 0xBF
+  elseif b >= 0xF1 and b <= 0xF3 then need, lo, hi = 3, 0x80, 0xBF
+  elseif b == 0xF4 then need, lo, hi = 3, 0x80, 0x8F -- nothing above U+10FFFF
+  else return nil, 1 end
+  for k = 1, need do
+    local c = byte(s, i + k)
+    if not c or c < lo or c > hi then return nil, k end
+    lo, hi = 0x80, 0xBF
+  end
+  return need + 1
+end
+
+local function encode_string(s)
+  if not find(s, SPECIAL) then return '"' .. s .. '"' end
+  -- s[run..] is copied as is up to the next byte that must be escaped or replaced
+  local out, n, i, run = { '"' }, 1, 1, 1
+  while true do
+    local j = find(s, SPECIAL, i)
+    if not j then break end
+    local b = byte(s, j)
+    local valid, bad, replace
+    if b < 0x80 then
+      replace, bad = ESCAPE[char(b)], 1
+    else
+      valid, bad = utf8_sequence(s, j, b)
+      replace = REPLACEMENT
+    end
+    if valid then
+      i = j + valid
+    else
+      out[n + 1], out[n + 2], n = sub(s, run, j - 1), replace, n + 2
+      i = j + bad
+      run = i
+    end
+  end
+  out[n + 1], out[n + 2] = sub(s, run), '"'
+  return concat(out)
+end
+
+local function encode_number(x)
+  if math_type(x) == "integer" then return format("%d", x) end
+  if x ~= x or x == huge or x == -huge then return "null" end
+  local s = format("%.14g", x)
+  if tonumber(s) ~= x then s = format("%.17g", x) end -- shortest of the two that round-trips
+  if find(s, ",", 1, true) then s = s:gsub(",", ".") end -- a locale with a decimal comma
+  if not find(s, "[.eE]") then s = s .. ".0" end          -- 5.0 stays a float
+  return s
+end
+
+local encode_into
+
+local function encode_table(t, buf, n, depth)
+  local object = getmetatable(t) == JSON_OBJECT
+  local count, max = 0, 0
+  if not object then -- an array when the keys are exactly 1..n
+    for k in pairs(t) do
+      if math_type(k) ~= "integer" or k < 1 then object = true; break end
+      count = count + 1
+      if k > max then max = k end
+    end
+    object = object or count ~= max
+  end
+  if not object then
+    n = n + 1; buf[n] = "["
+    for i = 1, max do
+      if i > 1 then n = n + 1; buf[n] = "," end
+      n = encode_into(t[i], buf, n, depth)
+    end
+    n = n + 1; buf[n] = "]"
+    return n
+  end
+  n = n + 1; buf[n] = "{"
+  local first = true
+  for k, v in pairs(t) do
+    local tk = type(k)
+    if tk == "string" or tk == "number" then
+      if not first then n = n + 1; buf[n] = "," end
+      first = false
+      n = n + 1; buf[n] = encode_string(tk == "string" and k or encode_number(k))
+      n = n + 1; buf[n] = ":"
+      n = encode_into(v, buf, n, depth)
+    end
+  end
+  n = n + 1; buf[n] = "}"
+  return n
+end
+
+function encode_into(v, buf, n, depth)
+  local tv = type(v)
+  local s
+  if tv == "string" then s = encode_string(v)
+  elseif tv == "number" then s = encode_number(v)
+  elseif tv == "boolean" then s = v and "true" or "false"
+  elseif tv == "table" and depth < 32 then return encode_table(v, buf, n, depth + 1)
+  else s = "null" end -- nil, functions, userdata, too deep (a cycle)
+  n = n + 1; buf[n] = s
+  return n
+end
+
+local function json_encode(v)
+  local buf = {}
+  return concat(buf, "", 1, encode_into(v, buf, 0, 0))
+end
+
+-- s cut to at most n bytes without splitting a UTF-8 character.
+local function utf8_cut(s, n)
+  if n <= 0 then return "" end
+  while n > 0 do
+    local c = byte(s, n + 1)
+    if not c or c < 0x80 or c > 0xBF then break end
+    n = n - 1
+  end
+  return sub(s, 1, n)
+end
+
+-- One NDJSON line of at most MAX_EVENT_BYTES (+ "\n"): the longest string fields are
+-- cut until it fits, and the event is marked "_truncated":true.
+local function encode_event(event)
+  local line = json_encode(event)
+  if #line > MAX_EVENT_BYTES then
+    local copy = setmetatable({}, JSON_OBJECT)
+    for k, v in pairs(event) do copy[k] = v end
+    copy._truncated = true
+    for _ = 1, 64 do
+      line = json_encode(copy)
+      local excess = #line - MAX_EVENT_BYTES
+      if excess <= 0 then break end
+      local key, longest = nil, 0
+      for k, v in pairs(copy) do
+        if type(v) == "string" and #v > longest then key, longest = k, #v end
+      end
+      if not key then break end
+      -- every raw byte encodes to at least one byte: cutting `excess` raw bytes is enough
+      copy[key] = utf8_cut(copy[key], longest - excess)
+    end
+  end
+  return line .. "\n"
+end
+
+------------------------------------------------------------------------------
+-- Enrichment from broker_cache: {host_name, service_description, hostgroups,
+-- servicegroups, host_severity, service_severity, notes_url, action_url, poller}.
+
+local function call_cache(method, ...) return broker_cache[method](broker_cache, ...) end
+local function cache(method, ...)
+  local ok, v = pcall(call_cache, method, ...)
+  if ok then return v end
+  return nil
+end
+local function index(t, k) return t[k] end
+
+local function to_int(v)
+  if type(v) == "string" then v = tonumber(v) end
+  if type(v) == "number" then return tointeger(v) end
+  return nil
+end
+local function text(v)
+  if type(v) == "string" and v ~= "" then return v end
+  return nil
+end
+local function number(v)
+  if type(v) == "number" then return v end
+  return nil
+end
+local function group_names(groups)
+  if type(groups) ~= "table" then return nil end
+  local names = {}
+  for _, g in ipairs(groups) do
+    local name = type(g) == "table" and text(g.group_name)
+    if name then names[#names + 1] = name end
+  end
+  if #names > 0 then return names end
+  return nil
+end
+
+-- The event's instance_id, else the cached host's (remembered a minute: get_host()
+-- builds a table of some 80 fields at every call).
+local function instance_of(host_id, event_instance)
+  if event_instance and event_instance > 0 then return event_instance end
+  local t = now()
+  local known = host_instance[host_id]
+  if known and known[2] > t then return known[1] end
+  local host = cache("get_host", host_id)
+  local ok, id = false, nil
+  if host ~= nil then ok, id = pcall(index, host, "instance_id") end
+  id = ok and to_int(id) or nil
+  host_instance[host_id] = { id, t + 60 }
+  return id
+end
+
+local function cache_fields(event)
+  local c = setmetatable({}, JSON_OBJECT)
+  local host_id = to_int(event.host_id)
+  local service_id = to_int(event.service_id)
+  local instance_id = to_int(event.instance_id)
+  if host_id and host_id > 0 then
+    c.host_name = text(cache("get_hostname", host_id))
+    c.hostgroups = group_names(cache("get_hostgroups", host_id))
+    c.host_severity = number(cache("get_severity", host_id))
+    if service_id and service_id > 0 then
+      c.service_description = text(cache("get_service_description", host_id, service_id))
+      c.servicegroups = group_names(cache("get_servicegroups", host_id, service_id))
+      c.service_severity = number(cache("get_severity", host_id, service_id))
+      c.notes_url = text(cache("get_notes_url", host_id, service_id))
+      c.action_url = text(cache("get_action_url", host_id, service_id))
+    else
+      c.notes_url = text(cache("get_notes_url", host_id))
+      c.action_url = text(cache("get_action_url", host_id))
+    end
+    instance_id = instance_of(host_id, instance_id)
+  end
+  if instance_id and instance_id > 0 then
+    c.poller = text(cache("get_instance_name", instance_id))
+  end
+  return c
+end
+
+------------------------------------------------------------------------------
+-- HTTP/1.1 POST over the Unix socket, ONE deadline for connect + send + answer.
+
+local function exchange(sock, request, deadline)
+  local step = "connect"
+  local function arm() -- the time left before the deadline, for the next step only
+    local left = deadline - gettime()
+    if left <= 0 then error(step .. ": timeout", 0) end
+    sock:settimeout(left, "t")
+  end
+  local function check(ok, err)
+    if not ok then error(step .. ": " .. tostring(err), 0) end
+    return ok
+  end
+  arm(); check(sock:connect(cfg.socket))
+  step = "send"
+  arm(); check(sock:send(request))
+  step = "answer"
+  arm()
+  local status_line = check(sock:receive("*l"))
+  local status = tonumber(status_line:match("^HTTP/1%.%d (%d%d%d)"))
+  if not status then error("not an HTTP answer", 0) end
+  local length
+  for _ = 1, 100 do
+    arm()
+    local header = check(sock:receive("*l"))
+    if header == "" then break end
+    local name, value = header:match("^([^:]+):%s*(.-)%s*$")
+    if name and name:lower() == "content-length" then length = tonumber(value) end
+  end
+  local body = ""
+  if length and length > 0 then
+    arm(); body = check(sock:receive(math.min(length, 65536)))
+  elseif not length then
+    arm(); body = sock:receive("*a") or "" -- until the daemon closes (Connection: close)
+  end
+  return status, body
+end
+
+local function http_post(body)
+  local deadline = gettime() + cfg.timeout / 1000
+  local request = "POST /v1/events HTTP/1.1\r\nHost: localhost\r\n" ..
+    "Content-Type: application/x-ndjson\r\nContent-Length: " .. #body ..
+    "\r\nConnection: close\r\nUser-Agent: centreon-pagerduty-shim/" .. VERSION .. "\r\n\r\n" .. body
+  local sock, err = unix()
+  if not sock then return nil, "cannot create a socket: " .. tostring(err) end
+  local ok, status, answer = pcall(exchange, sock, request, deadline)
+  sock:close()
+  if not ok then return nil, tostring(status) end
+  return status, answer
+end
+
+------------------------------------------------------------------------------
+-- Buffer and posting
+
+local function post_batch()
+  local n, bytes = 0, 0
+  while head + n <= tail and n < batch_cap do
+    local size = #lines[head + n]
+    if n > 0 and bytes + size > cfg.max_batch_bytes then break end
+    n, bytes = n + 1, bytes + size
+  end
+  local status, answer = http_post(concat(lines, "", head, head + n - 1))
+  if status == 200 then
+    for i = head, head + n - 1 do lines[i], stamps[i] = nil, nil end
+    head, buffered_bytes = head + n, buffered_bytes - bytes
+    if head > tail then head, tail = 1, 0 end
+    if failures > 0 then log_warning(format("daemon answered again after %d failed POST(s)", failures)) end
+    failures, next_attempt, batch_cap = 0, 0, cfg.max_buffer_size
+    local rejected = tonumber(tostring(answer):match('"rejected"%s*:%s*(%d+)'))
+    if rejected and rejected > 0 then
+      log_error(format("the daemon rejected %d of %d events (see its rejected lines)", rejected, n))
+    end
+    log_debug(format("posted %d events (%d bytes): %s", n, bytes, tostring(answer)))
+    return true
+  end
+  failures = failures + 1
+  local delay = math.min(cfg.retry_interval * 2 ^ (failures - 1), math.max(MAX_RETRY_SECONDS, cfg.retry_interval))
+  next_attempt = now() + delay
+  local what = status and ("HTTP " .. status) or answer
+  if not status and answer:find("^connect:") then
+    what = what .. " (is centreon-pagerduty running, and is centreon-broker in the group centreon-pagerduty?)"
+  end
+  if status == 503 then what = what .. " (daemon spool full)" end
+  if status == 413 and n > 1 then
+    batch_cap = math.max(1, n // 2)
+    what = what .. format(" (next POSTs carry at most %d events)", batch_cap)
+  end
+  local msg = format("POST of %d events to %s failed: %s; %d events kept, next attempt in %gs",
+                     n, cfg.socket, what, tail - head + 1, delay)
+  if failures == 1 then log_error(msg) else log_info(msg) end
+  return false
+end
+
+-- Post what is due: everything (flush) or only full batches and aged events (write).
+-- Stops at the first failure, and after about one timeout of work in this call.
+local function pump(everything)
+  local t = now()
+  if t < next_attempt then return end
+  local started = gettime()
+  while head <= tail do
+    if not everything then
+      local due = tail - head + 1 >= batch_cap or buffered_bytes >= cfg.max_batch_bytes
+                  or t - stamps[head] >= cfg.max_buffer_age
+      if not due then return end
+    end
+    if not post_batch() then return end
+    if gettime() - started >= cfg.timeout / 1000 then return end
+    t = now()
+  end
+end
+
+------------------------------------------------------------------------------
+-- Parameters
+
+local function read_number(name, value)
+  local limits = NUMERIC[name]
+  local n = tonumber(value)
+  if n and limits[3] then n = tointeger(n) end
+  if not n or n ~= n or n == huge or n < limits[1] or (limits[2] and n > limits[2]) then
+    return nil
+  end
+  return n
+end
+
+local function configure(conf)
+  conf = type(conf) == "table" and conf or {}
+  local c, problems = {}, {}
+  for name, default in pairs(DEFAULTS) do
+    local value = conf[name]
+    if value == nil or value == "" then
+      c[name] = default
+    elseif NUMERIC[name] then
+      c[name] = read_number(name, value)
+      if c[name] == nil then
+        c[name] = default
+        problems[#problems + 1] = format("parameter %s: invalid value %q, using %s", name, tostring(value), tostring(default))
+      end
+    elseif type(value) == "string" then
+      c[name] = value
+    else
+      c[name] = default
+      problems[#problems + 1] = format("parameter %s: a string is expected, using %s", name, default)
+    end
+  end
+  -- ignored parameters: their values may be secrets; never log them
+  local ignored = {}
+  for name, value in pairs(conf) do
+    if DEFAULTS[name] == nil then
+      ignored[#ignored + 1] = tostring(name)
+      if type(value) == "string" and #value >= 4 then secrets[#secrets + 1] = value end
+    end
+  end
+  table.sort(ignored)
+  return c, problems, ignored
+end
+
+------------------------------------------------------------------------------
+-- Broker entry points. None lets a Lua error reach Broker.
+
+local function traceback(err) return debug.traceback(tostring(err), 2) end
+
+local function do_init(conf)
+  lines, stamps, head, tail, buffered_bytes = {}, {}, 1, 0, 0
+  failures, next_attempt, secrets, host_instance = 0, 0, {}, {}
+  local problems, ignored
+  cfg, problems, ignored = configure(conf)
+  batch_cap = cfg.max_buffer_size
+  pcall(function() broker_log:set_parameters(cfg.log_level, cfg.log_path) end)
+  for _, p in ipairs(problems) do log_error(p) end
+  for _, name in ipairs(ignored) do
+    local key = OLD_PARAMETERS[name]
+    if key then
+      log_warning(format("parameter %s of the old PagerDuty connectors is ignored: set %s in %s instead",
+                         name, key, TOML))
+    else
+      log_warning(format("unknown parameter %s is ignored: PagerDuty settings belong in %s", name, TOML))
+    end
+  end
+  log_info(format("centreon-pagerduty shim %s (%s): socket %s, max_buffer_size %d, max_batch_bytes %d, " ..
+                  "max_buffer_age %gs, timeout %gms, retry_interval %gs",
+                  VERSION, _VERSION, cfg.socket, cfg.max_buffer_size, cfg.max_batch_bytes,
+                  cfg.max_buffer_age, cfg.timeout, cfg.retry_interval))
+end
+
+local function do_filter(category, element)
+  return category == 1 and ACCEPTED[element] == true
+end
+
+local function do_write(event)
+  if type(event) ~= "table" then
+    log_error("write() received a " .. type(event) .. ", not a table: is broker_api_version 1?")
+    event = setmetatable({ _shim_error = "not a table: " .. type(event) }, JSON_OBJECT)
+  end
+  local ok, line = pcall(function()
+    event._cache = cache_fields(event)
+    return encode_event(event)
+  end)
+  if not ok then -- keep a trace of the event rather than losing it: the daemon rejects it visibly
+    log_error("cannot encode an event: " .. tostring(line))
+    line = json_encode(setmetatable({ _type = event._type, category = event.category,
+      element = event.element, host_id = event.host_id, service_id = event.service_id,
+      _shim_error = tostring(line) }, JSON_OBJECT)) .. "\n"
+  end
+  tail = tail + 1
+  lines[tail], stamps[tail] = line, now()
+  buffered_bytes = buffered_bytes + #line
+  pump(false)
+  return head > tail
+end
+
+local function do_flush()
+  pump(true)
+  return head > tail
+end
+
+function init(conf)
+  local ok, err = xpcall(do_init, traceback, conf)
+  if not ok then
+    cfg = next(cfg) and cfg or configure({})
+    log_error("internal error in init(): " .. tostring(err))
+  end
+end
+
+function filter(category, element)
+  local ok, accepted = pcall(do_filter, category, element)
+  return ok and accepted
+end
+
+function write(event)
+  local ok, result = xpcall(do_write, traceback, event)
+  if ok then return result end
+  log_error("internal error in write(): " .. tostring(result))
+  return false
+end
+
+function flush()
+  local ok, result = xpcall(do_flush, traceback)
+  if ok then return result end
+  log_error("internal error in flush(): " .. tostring(result))
+  return false
+end
+
+-- For tests and diagnostics; Broker ignores it.
+centreon_pagerduty = {
+  VERSION = VERSION, json_encode = json_encode, encode_event = encode_event,
+  config = function() return cfg end,
+  buffered = function() return tail - head + 1, buffered_bytes end,
+}
