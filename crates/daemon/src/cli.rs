@@ -191,7 +191,10 @@ fn inject(config_path: Option<&Path>, file: &Path) -> ExitCode {
     };
     match result {
         Ok(t) => {
-            println!("accepted {}, ignored {}, rejected {}", t.accepted, t.ignored, t.rejected);
+            println!(
+                "accepted {}, ignored {}, rejected {}",
+                t.accepted, t.ignored, t.rejected
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1008,3 +1008,180 @@ impl Loaded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "R0UT1NGKEY0000000000000000000001";
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigErrors> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        load_str(
+            Some(Path::new("/etc/cp.toml")),
+            text,
+            &env,
+            Purpose::Service,
+        )
+    }
+
+    fn errors(text: &str, env: &[(&str, &str)]) -> Vec<String> {
+        match load(text, env) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_with_a_key_are_valid() {
+        let l = load(&format!("[pagerduty]\nrouting_key = \"{KEY}\"\n"), &[]).unwrap();
+        assert_eq!(l.config.pagerduty.timeout, HumanDuration::secs(10));
+        assert_eq!(
+            l.config.pagerduty.endpoint(),
+            "https://events.pagerduty.com/v2/enqueue"
+        );
+        assert_eq!(l.key_of("default").map(|k| k.0.as_str()), Some(KEY));
+    }
+
+    #[test]
+    fn type_errors_carry_file_line_column_and_key() {
+        let e = errors(
+            &format!("[pagerduty]\nrouting_key = \"{KEY}\"\ntimeout = 10\n"),
+            &[],
+        );
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("/etc/cp.toml:3:11: pagerduty.timeout: "),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = errors(
+            &format!("[pagerduty]\nrouting_key = \"{KEY}\"\ntimout = \"5s\"\n"),
+            &[],
+        );
+        assert!(e[0].starts_with("/etc/cp.toml:3:1: pagerduty"), "{}", e[0]);
+        assert!(e[0].contains("timout"), "{}", e[0]);
+    }
+
+    #[test]
+    fn bad_duration_names_the_key() {
+        let e = errors(
+            &format!("[pagerduty]\nrouting_key = \"{KEY}\"\ntimeout = \"ten\"\n"),
+            &[],
+        );
+        assert!(
+            e[0].starts_with("/etc/cp.toml:3:11: pagerduty.timeout: "),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_positions() {
+        let e = errors(
+            "[pagerduty]\nregion = \"eu\"\n\n[alerts]\nhost_states = [\"UP\"]\n\n[[route]]\nname = \"db\"\nhosts = [\"(\"]\n",
+            &[],
+        );
+        assert!(
+            e.iter()
+                .any(|l| l
+                    .starts_with("/etc/cp.toml: pagerduty.routing_key: a routing key is required")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|l| l.starts_with("/etc/cp.toml:5:15: alerts.host_states: ")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|l| l.starts_with("/etc/cp.toml:9:9: route[0].hosts: invalid regex")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_need_a_double_underscore() {
+        let l = load(
+            "",
+            &[
+                ("CENTREON_PAGERDUTY_PAGERDUTY__ROUTING_KEY", KEY),
+                ("CENTREON_PAGERDUTY_PAGERDUTY__TIMEOUT", "3s"),
+                ("CENTREON_PAGERDUTY_CONFIG", "/nowhere"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(l.config.pagerduty.timeout, HumanDuration::secs(3));
+        let e = errors(
+            "",
+            &[
+                ("CENTREON_PAGERDUTY_PAGERDUTY__ROUTING_KEY", KEY),
+                ("CENTREON_PAGERDUTY_PAGERDUTY__TIMEOUT", "soon"),
+            ],
+        );
+        assert!(
+            e[0].starts_with("CENTREON_PAGERDUTY_PAGERDUTY__TIMEOUT: pagerduty.timeout: "),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn dry_run_needs_no_key() {
+        let l = load("[pagerduty]\ndry_run = true\n", &[]).unwrap();
+        assert!(l.warnings.iter().any(|w| w.contains("dry_run")));
+        assert_eq!(l.key_of("default"), None);
+    }
+
+    #[test]
+    fn routing_keys_never_appear_in_errors() {
+        let bad = "R0UT1NGKEY00000000000000000000012345";
+        let e = errors(&format!("[pagerduty]\nrouting_key = \"{bad}\"\n"), &[]);
+        assert!(
+            e.iter().all(|l| !l.contains(bad) && !l.contains(KEY)),
+            "{e:?}"
+        );
+        assert_eq!(format!("{:?}", Secret(KEY.into())), "…0001");
+    }
+
+    #[test]
+    fn key_file_checks_owner_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routing.key");
+        std::fs::write(&path, format!("{KEY}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_key_file(&path).unwrap_err();
+        assert!(err.contains("chmod 0640"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(read_key_file(&path).unwrap().0, KEY);
+    }
+
+    #[test]
+    fn routes_compile_into_settings() {
+        let l = load(
+            &format!("[pagerduty]\nrouting_key = \"{KEY}\"\n[[route]]\nname = \"quiet\"\naction = \"drop\"\nhostgroups = [\"Lab\"]\n"),
+            &[],
+        )
+        .unwrap();
+        let s = l.rules_settings();
+        assert_eq!(s.routes.len(), 1);
+        assert_eq!(s.routes[0].target, rules::settings::Target::Drop);
+        assert_eq!(
+            s.default_target,
+            rules::settings::Target::Key(Some(KEY.into()))
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("a\nbé=c", 5), (2, 3));
+    }
+}

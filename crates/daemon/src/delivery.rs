@@ -78,7 +78,9 @@ impl Sender {
                         let bytes = r.bytes().await.unwrap_or_default();
                         pagerduty::classify_response(status, &bytes)
                     }
-                    Err(e) => pagerduty::classify_transport(transport_failure(&e), &error_chain(&e)),
+                    Err(e) => {
+                        pagerduty::classify_transport(transport_failure(&e), &error_chain(&e))
+                    }
                 }
             }
         }
@@ -100,7 +102,10 @@ fn transport_failure(e: &reqwest::Error) -> TransportFailure {
     let chain = error_chain(e).to_lowercase();
     if e.is_timeout() {
         TransportFailure::Timeout
-    } else if chain.contains("certificate") || chain.contains("unknownissuer") || chain.contains("notvalidforname") {
+    } else if chain.contains("certificate")
+        || chain.contains("unknownissuer")
+        || chain.contains("notvalidforname")
+    {
         TransportFailure::TlsCertificate
     } else if chain.contains("tls") || chain.contains("handshake") {
         TransportFailure::TlsIo
@@ -144,7 +149,11 @@ struct Done {
 }
 
 /// Run delivery until `stop` fires; then let in-flight requests finish within the grace.
-pub async fn run(shared: Arc<Shared>, sender: Sender, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    shared: Arc<Shared>,
+    sender: Sender,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let cfg = shared.loaded.config.delivery.clone();
     let rate = shared.loaded.config.pagerduty.rate_limit_per_minute;
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -198,11 +207,15 @@ pub async fn run(shared: Arc<Shared>, sender: Sender, mut stop: tokio::sync::wat
     }
 
     let grace = shared.loaded.config.delivery.shutdown_grace.0;
-    if tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} })
-        .await
-        .is_err()
+    if tokio::time::timeout(grace, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
     {
-        warn!("Shutdown grace over: abandoning in-flight requests; they will be sent again at start.");
+        warn!(
+            "Shutdown grace over: abandoning in-flight requests; they will be sent again at start."
+        );
         in_flight.abort_all();
     }
     drop(done_tx);
@@ -336,7 +349,13 @@ fn skip_without_sending(
 }
 
 /// Send one queued event and decide what becomes of it.
-async fn deliver(shared: &Shared, sender: &Sender, cfg: &DeliveryConfig, p: &Pending, jitter: f64) -> Vec<Completion> {
+async fn deliver(
+    shared: &Shared,
+    sender: &Sender,
+    cfg: &DeliveryConfig,
+    p: &Pending,
+    jitter: f64,
+) -> Vec<Completion> {
     let now = now_ms();
     let mut event: pagerduty::Event = match serde_json::from_str(&p.body) {
         Ok(e) => e,
@@ -352,9 +371,10 @@ async fn deliver(shared: &Shared, sender: &Sender, cfg: &DeliveryConfig, p: &Pen
     let delay_ms = now - p.ingested_at_ms;
     if delay_ms >= LATE_AFTER_MS {
         if let Some(payload) = event.payload.as_mut() {
-            payload
-                .custom_details
-                .insert("delivery_delay_seconds".into(), serde_json::json!(delay_ms / 1000));
+            payload.custom_details.insert(
+                "delivery_delay_seconds".into(),
+                serde_json::json!(delay_ms / 1000),
+            );
         }
     }
     let masked = event.to_masked_json();
@@ -393,7 +413,12 @@ async fn deliver(shared: &Shared, sender: &Sender, cfg: &DeliveryConfig, p: &Pen
             Metrics::add(&m.deliveries_throttled, 1);
             let mut until = now;
             update_key(shared, &p.routing_key, |k| {
-                let pause = backoff(cfg.throttle_min.0, cfg.throttle_max.0, k.throttle_level, jitter);
+                let pause = backoff(
+                    cfg.throttle_min.0,
+                    cfg.throttle_max.0,
+                    k.throttle_level,
+                    jitter,
+                );
                 k.throttle_level += 1;
                 k.paused_until_ms = now + pause.as_millis() as i64;
                 k.pause = Some(PauseKind::Throttled);
@@ -408,7 +433,12 @@ async fn deliver(shared: &Shared, sender: &Sender, cfg: &DeliveryConfig, p: &Pen
         }
         Outcome::Retry { reason } => {
             Metrics::add(&m.deliveries_retried, 1);
-            let wait = backoff(cfg.backoff_min.0, cfg.backoff_max.0, p.attempts.clamp(0, 30) as u32, jitter);
+            let wait = backoff(
+                cfg.backoff_min.0,
+                cfg.backoff_max.0,
+                p.attempts.clamp(0, 30) as u32,
+                jitter,
+            );
             warn!(resource = %p.resource, dedup_key = %p.dedup_key, attempt = p.attempts + 1, retry_in_ms = wait.as_millis() as u64, %reason, "Delivery failed; will retry.");
             shared.set_last_error(format!("{}: {reason}", p.dedup_key));
             done(Completion::Retry {
@@ -438,7 +468,13 @@ async fn deliver(shared: &Shared, sender: &Sender, cfg: &DeliveryConfig, p: &Pen
             });
             if pause {
                 let probe = cfg.config_probe.0.as_millis() as i64;
-                pause_for_config(shared, &p.routing_key, &key_label, now + probe, "5 consecutive events rejected with 400");
+                pause_for_config(
+                    shared,
+                    &p.routing_key,
+                    &key_label,
+                    now + probe,
+                    "5 consecutive events rejected with 400",
+                );
             }
             done(Completion::DeadLetter {
                 id: p.id,
@@ -478,10 +514,18 @@ fn pause_for_config(shared: &Shared, routing_key: &str, label: &str, until: i64,
 }
 
 /// Group-commit completions, then release their keys.
-async fn committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Done>, busy: Arc<Mutex<HashSet<String>>>) {
+async fn committer(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Done>,
+    busy: Arc<Mutex<HashSet<String>>>,
+) {
     let mut pending: Vec<Done> = Vec::new();
     loop {
-        let first = if pending.is_empty() { rx.recv().await } else { None };
+        let first = if pending.is_empty() {
+            rx.recv().await
+        } else {
+            None
+        };
         let closed = pending.is_empty() && first.is_none();
         if let Some(d) = first {
             pending.push(d);
@@ -507,12 +551,18 @@ async fn committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Done>, b
         let batch = std::mem::take(&mut pending);
         let shared2 = shared.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let completions: Vec<Completion> = batch.iter().flat_map(|d| d.completions.iter().cloned()).collect();
+            let completions: Vec<Completion> = batch
+                .iter()
+                .flat_map(|d| d.completions.iter().cloned())
+                .collect();
             let r = shared2
                 .spool
                 .lock()
                 .map_err(|_| "spool lock poisoned".to_owned())
-                .and_then(|mut s| s.complete(&completions, now_ms()).map_err(|e| e.to_string()));
+                .and_then(|mut s| {
+                    s.complete(&completions, now_ms())
+                        .map_err(|e| e.to_string())
+                });
             (batch, r)
         })
         .await;

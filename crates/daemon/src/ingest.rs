@@ -83,7 +83,10 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
         }
         Metrics::add(&metrics.events_received, 1);
         let result = if line.len() > MAX_LINE_BYTES {
-            Err(format!("line of {} bytes is over the 1 MiB limit", line.len()))
+            Err(format!(
+                "line of {} bytes is over the 1 MiB limit",
+                line.len()
+            ))
         } else {
             match normalise_line(line) {
                 Ok(n) => Ok(n),
@@ -113,7 +116,11 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
                 reply.accepted += 1;
                 if outcome.clock_skew {
                     Metrics::add(&metrics.clock_skew, 1);
-                    let poller = event.context().poller.clone().unwrap_or_else(|| "(unknown poller)".into());
+                    let poller = event
+                        .context()
+                        .poller
+                        .clone()
+                        .unwrap_or_else(|| "(unknown poller)".into());
                     if ingest.skew_warned.insert(poller.clone()) {
                         warn!(%poller, resource = %event.resource(), "A status older than the last one applied arrived: the poller's clock may have stepped back. Applied in arrival order.");
                     }
@@ -140,7 +147,8 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
             Ok(Normalised::Ignored(_)) => reply.ignored += 1,
             Err(reason) => {
                 reply.rejected += 1;
-                let kept = String::from_utf8_lossy(&line[..line.len().min(REJECTED_LINE_KEPT)]).into_owned();
+                let kept = String::from_utf8_lossy(&line[..line.len().min(REJECTED_LINE_KEPT)])
+                    .into_owned();
                 batch.rejected.push((now_ms, reason, kept));
             }
         }

@@ -19,7 +19,13 @@ pub struct Totals {
 }
 
 /// An HTTP/1.1 request over the Unix socket; returns (status, body).
-pub fn request(socket: &Path, method: &str, path: &str, body: &[u8], timeout: Duration) -> anyhow::Result<(u16, Vec<u8>)> {
+pub fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => " (is the daemon running? systemctl status centreon-pagerduty)".to_owned(),
@@ -41,7 +47,9 @@ pub fn request(socket: &Path, method: &str, path: &str, body: &[u8], timeout: Du
     stream.write_all(head.as_bytes())?;
     stream.write_all(body)?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).context("reading the daemon's answer")?;
+    stream
+        .read_to_end(&mut response)
+        .context("reading the daemon's answer")?;
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -53,7 +61,10 @@ pub fn request(socket: &Path, method: &str, path: &str, body: &[u8], timeout: Du
         .and_then(|s| s.parse().ok())
         .context("malformed status line from the daemon")?;
     let mut body = response[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((status, body))
@@ -92,11 +103,21 @@ pub fn inject(socket: &Path, input: &mut dyn BufRead) -> anyhow::Result<Totals> 
             lines += 1;
         }
         if (n == 0 && lines > 0) || lines >= BATCH_LINES {
-            let (status, body) = request(socket, "POST", "/v1/events", &batch, Duration::from_secs(60))?;
+            let (status, body) = request(
+                socket,
+                "POST",
+                "/v1/events",
+                &batch,
+                Duration::from_secs(60),
+            )?;
             if status != 200 {
-                bail!("the daemon answered {status}: {}", String::from_utf8_lossy(&body));
+                bail!(
+                    "the daemon answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
-            let t: Totals = serde_json::from_slice(&body).context("unexpected answer from the daemon")?;
+            let t: Totals =
+                serde_json::from_slice(&body).context("unexpected answer from the daemon")?;
             totals.accepted += t.accepted;
             totals.ignored += t.ignored;
             totals.rejected += t.rejected;

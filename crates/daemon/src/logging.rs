@@ -15,7 +15,10 @@ pub fn init(level: LogLevel) {
     let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         if let Ok(journald) = tracing_journald::layer() {
-            let _ = tracing_subscriber::registry().with(filter).with(journald).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(journald)
+                .try_init();
             return;
         }
     }
@@ -23,5 +26,8 @@ pub fn init(level: LogLevel) {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false);
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
 }

@@ -33,14 +33,18 @@ impl From<anyhow::Error> for RunError {
     }
 }
 
-pub async fn run(loaded: Loaded, activated: Option<std::os::unix::net::UnixListener>) -> Result<(), RunError> {
+pub async fn run(
+    loaded: Loaded,
+    activated: Option<std::os::unix::net::UnixListener>,
+) -> Result<(), RunError> {
     let cfg = loaded.config.clone();
     for w in &loaded.warnings {
         warn!("{w}");
     }
     let spool_dir = PathBuf::from(&cfg.spool.dir);
     if !spool_dir.exists() {
-        std::fs::create_dir_all(&spool_dir).with_context(|| format!("creating the spool directory {}", spool_dir.display()))?;
+        std::fs::create_dir_all(&spool_dir)
+            .with_context(|| format!("creating the spool directory {}", spool_dir.display()))?;
         let _ = std::fs::set_permissions(&spool_dir, std::fs::Permissions::from_mode(0o750));
     }
     let spool = match Spool::open(&spool_dir) {
@@ -48,19 +52,28 @@ pub async fn run(loaded: Loaded, activated: Option<std::os::unix::net::UnixListe
         Err(e @ SpoolError::TooNew { .. }) => return Err(RunError::Config(e.to_string())),
         Err(e) => return Err(RunError::Other(e.into())),
     };
-    let sender = Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
+    let sender =
+        Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
 
     let (listener, bound_path) = match activated {
         Some(std_listener) => {
             if cfg.listen.socket != crate::config::ListenConfig::default().socket {
                 warn!(socket = %cfg.listen.socket, "Socket activation: listen.socket is ignored, the socket comes from systemd.");
             }
-            std_listener.set_nonblocking(true).context("activated socket")?;
-            (UnixListener::from_std(std_listener).context("activated socket")?, None)
+            std_listener
+                .set_nonblocking(true)
+                .context("activated socket")?;
+            (
+                UnixListener::from_std(std_listener).context("activated socket")?,
+                None,
+            )
         }
         None => {
             let path = PathBuf::from(&cfg.listen.socket);
-            (bind(&path, &cfg.listen).map_err(RunError::Other)?, Some(path))
+            (
+                bind(&path, &cfg.listen).map_err(RunError::Other)?,
+                Some(path),
+            )
         }
     };
 
@@ -77,7 +90,11 @@ pub async fn run(loaded: Loaded, activated: Option<std::os::unix::net::UnixListe
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
-    let server = tokio::spawn(crate::server::serve(listener, crate::server::router(shared.clone()), stop_rx.clone()));
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        crate::server::router(shared.clone()),
+        stop_rx.clone(),
+    ));
     let delivery = tokio::spawn(delivery::run(shared.clone(), sender, stop_rx.clone()));
     if !cfg.metrics.listen.is_empty() {
         let addr = cfg.metrics.listen.clone();
@@ -87,8 +104,14 @@ pub async fn run(loaded: Loaded, activated: Option<std::os::unix::net::UnixListe
             Ok(l) => {
                 info!(%addr, "Metrics on TCP.");
                 tokio::spawn(async move {
-                    let app = axum::Router::new().route("/metrics", axum::routing::get(crate::status::metrics_text)).with_state(state);
-                    let _ = axum::serve(l, app).with_graceful_shutdown(async move { let _ = stop.changed().await; }).await;
+                    let app = axum::Router::new()
+                        .route("/metrics", axum::routing::get(crate::status::metrics_text))
+                        .with_state(state);
+                    let _ = axum::serve(l, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.changed().await;
+                        })
+                        .await;
                 });
             }
             Err(e) => warn!(%addr, error = %e, "Cannot listen for metrics."),
@@ -120,7 +143,10 @@ pub async fn run(loaded: Loaded, activated: Option<std::os::unix::net::UnixListe
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         error!("Cannot install signal handlers.");
         std::future::pending::<()>().await;
         return;
@@ -143,14 +169,20 @@ async fn health_task(shared: Arc<Shared>, _stop: tokio::sync::watch::Receiver<bo
     };
     loop {
         let s = shared.clone();
-        let status = tokio::task::spawn_blocking(move || crate::status::collect(&s)).await.ok().and_then(Result::ok);
+        let status = tokio::task::spawn_blocking(move || crate::status::collect(&s))
+            .await
+            .ok()
+            .and_then(Result::ok);
         if let Some(status) = status {
             let text = format!(
                 "{} pending, {} dead letters, {} paused keys{}",
                 status.pending,
                 status.dead_letters,
                 status.paused.len(),
-                status.last_error.map(|e| format!("; last error: {e}")).unwrap_or_default()
+                status
+                    .last_error
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
             );
             let mut states = vec![NotifyState::Status(&text)];
             if watchdog {
@@ -171,19 +203,27 @@ fn bind(path: &Path, cfg: &crate::config::ListenConfig) -> anyhow::Result<UnixLi
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!("{} is in use: another centreon-pagerduty is running", path.display());
+            bail!(
+                "{} is in use: another centreon-pagerduty is running",
+                path.display()
+            );
         }
-        std::fs::remove_file(path).with_context(|| format!("removing the stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?;
     }
-    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     let mode = cfg.mode().unwrap_or(0o660);
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting mode {mode:04o} on {}", path.display()))?;
     if !cfg.socket_group.is_empty() {
         match group_id(&cfg.socket_group) {
-            Some(gid) => std::os::unix::fs::chown(path, None, Some(gid))
-                .with_context(|| format!("giving {} to group {}", path.display(), cfg.socket_group))?,
-            None => warn!(group = %cfg.socket_group, "listen.socket_group does not exist: the socket keeps the daemon's group."),
+            Some(gid) => std::os::unix::fs::chown(path, None, Some(gid)).with_context(|| {
+                format!("giving {} to group {}", path.display(), cfg.socket_group)
+            })?,
+            None => {
+                warn!(group = %cfg.socket_group, "listen.socket_group does not exist: the socket keeps the daemon's group.")
+            }
         }
     }
     Ok(listener)

@@ -38,13 +38,23 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    let ok = tokio::task::spawn_blocking(move || shared.spool.lock().map(|s| s.ping().is_ok()).unwrap_or(false))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        shared
+            .spool
+            .lock()
+            .map(|s| s.ping().is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
     if ok {
         (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "spool unreadable"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "spool unreadable"})),
+        )
+            .into_response()
     }
 }
 
@@ -52,7 +62,11 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn post_events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+async fn post_events(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -63,7 +77,12 @@ async fn post_events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         }
     }
     check_agent(&shared, &headers);
-    let bytes: Bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+    let bytes: Bytes = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
@@ -104,7 +123,11 @@ fn check_agent(shared: &Shared, headers: &HeaderMap) {
 }
 
 /// Serve connections until `stop` fires.
-pub async fn serve(listener: UnixListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn serve(
+    listener: UnixListener,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -124,7 +147,10 @@ pub async fn serve(listener: UnixListener, app: Router, mut stop: tokio::sync::w
             drop(stream);
             continue;
         };
-        let peer = stream.peer_cred().ok().map(|c| crate::status::Peer { uid: c.uid(), gid: c.gid() });
+        let peer = stream.peer_cred().ok().map(|c| crate::status::Peer {
+            uid: c.uid(),
+            gid: c.gid(),
+        });
         let app = app.clone().layer(axum::Extension(peer));
         tokio::spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(app);

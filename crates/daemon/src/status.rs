@@ -43,8 +43,14 @@ pub struct Status {
 pub fn collect(shared: &Shared) -> Result<Status, String> {
     let now = now_ms();
     let (stats, size) = {
-        let spool = shared.spool.lock().map_err(|_| "spool lock poisoned".to_owned())?;
-        (spool.stats().map_err(|e| e.to_string())?, spool.size_bytes())
+        let spool = shared
+            .spool
+            .lock()
+            .map_err(|_| "spool lock poisoned".to_owned())?;
+        (
+            spool.stats().map_err(|e| e.to_string())?,
+            spool.size_bytes(),
+        )
     };
     let paused = shared
         .keys
@@ -65,13 +71,18 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
                 .collect()
         })
         .unwrap_or_default();
-    let last_event = shared.metrics.last_event_at.load(std::sync::atomic::Ordering::Relaxed);
+    let last_event = shared
+        .metrics
+        .last_event_at
+        .load(std::sync::atomic::Ordering::Relaxed);
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         dry_run: shared.loaded.config.pagerduty.dry_run,
         pending: stats.pending,
         keys: stats.keys,
-        oldest_pending_age_seconds: stats.oldest_ingested_at_ms.map(|t| ((now - t) / 1000).max(0)),
+        oldest_pending_age_seconds: stats
+            .oldest_ingested_at_ms
+            .map(|t| ((now - t) / 1000).max(0)),
         dead_letters: stats.dead_letters,
         rejected_lines: stats.rejected,
         paused,
@@ -85,18 +96,28 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
 pub async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
     match tokio::task::spawn_blocking(move || collect(&shared)).await {
         Ok(Ok(s)) => (StatusCode::OK, Json(s)).into_response(),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": e}))).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"error": e})),
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
 pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
     let shared2 = shared.clone();
-    let status = tokio::task::spawn_blocking(move || collect(&shared2)).await.ok().and_then(Result::ok);
+    let status = tokio::task::spawn_blocking(move || collect(&shared2))
+        .await
+        .ok()
+        .and_then(Result::ok);
     let m = &shared.metrics;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
-        let _ = writeln!(out, "# HELP centreon_pagerduty_{name} {help}\n# TYPE centreon_pagerduty_{name} counter");
+        let _ = writeln!(
+            out,
+            "# HELP centreon_pagerduty_{name} {help}\n# TYPE centreon_pagerduty_{name} counter"
+        );
         for (label, v) in labels {
             if label.is_empty() {
                 let _ = writeln!(out, "centreon_pagerduty_{name} {v}");
@@ -105,17 +126,40 @@ pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
             }
         }
     };
-    counter("events_received_total", "Raw events received from the shim.", &[("", Metrics::get(&m.events_received))]);
-    counter("events_accepted_total", "Events handed to the rules.", &[("", Metrics::get(&m.events_accepted))]);
-    counter("events_ignored_total", "Events ignored (unused elements, replays).", &[("", Metrics::get(&m.events_ignored))]);
-    counter("events_rejected_total", "Malformed lines.", &[("", Metrics::get(&m.events_rejected))]);
-    counter("rejected_alert_events_total", "Rejected lines that looked like statuses, acknowledgements or downtimes.", &[("", Metrics::get(&m.rejected_alert_events))]);
+    counter(
+        "events_received_total",
+        "Raw events received from the shim.",
+        &[("", Metrics::get(&m.events_received))],
+    );
+    counter(
+        "events_accepted_total",
+        "Events handed to the rules.",
+        &[("", Metrics::get(&m.events_accepted))],
+    );
+    counter(
+        "events_ignored_total",
+        "Events ignored (unused elements, replays).",
+        &[("", Metrics::get(&m.events_ignored))],
+    );
+    counter(
+        "events_rejected_total",
+        "Malformed lines.",
+        &[("", Metrics::get(&m.events_rejected))],
+    );
+    counter(
+        "rejected_alert_events_total",
+        "Rejected lines that looked like statuses, acknowledgements or downtimes.",
+        &[("", Metrics::get(&m.rejected_alert_events))],
+    );
     counter(
         "alerts_total",
         "PagerDuty events queued, by action.",
         &[
             ("action=\"trigger\"", Metrics::get(&m.alerts_trigger)),
-            ("action=\"acknowledge\"", Metrics::get(&m.alerts_acknowledge)),
+            (
+                "action=\"acknowledge\"",
+                Metrics::get(&m.alerts_acknowledge),
+            ),
             ("action=\"resolve\"", Metrics::get(&m.alerts_resolve)),
         ],
     );
@@ -123,23 +167,55 @@ pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
         "deliveries_total",
         "Delivery attempts, by outcome.",
         &[
-            ("outcome=\"delivered\"", Metrics::get(&m.deliveries_delivered)),
+            (
+                "outcome=\"delivered\"",
+                Metrics::get(&m.deliveries_delivered),
+            ),
             ("outcome=\"retried\"", Metrics::get(&m.deliveries_retried)),
-            ("outcome=\"throttled\"", Metrics::get(&m.deliveries_throttled)),
-            ("outcome=\"dead_lettered\"", Metrics::get(&m.deliveries_dead_lettered)),
-            ("outcome=\"config_error\"", Metrics::get(&m.deliveries_config_error)),
+            (
+                "outcome=\"throttled\"",
+                Metrics::get(&m.deliveries_throttled),
+            ),
+            (
+                "outcome=\"dead_lettered\"",
+                Metrics::get(&m.deliveries_dead_lettered),
+            ),
+            (
+                "outcome=\"config_error\"",
+                Metrics::get(&m.deliveries_config_error),
+            ),
         ],
     );
-    counter("collapsed_total", "Stale trigger/resolve episodes not sent.", &[("", Metrics::get(&m.collapsed))]);
-    counter("clock_skew_total", "Statuses older than the last one applied to their resource.", &[("", Metrics::get(&m.clock_skew))]);
-    counter("batches_refused_total", "Batches answered 503.", &[("", Metrics::get(&m.batches_refused))]);
+    counter(
+        "collapsed_total",
+        "Stale trigger/resolve episodes not sent.",
+        &[("", Metrics::get(&m.collapsed))],
+    );
+    counter(
+        "clock_skew_total",
+        "Statuses older than the last one applied to their resource.",
+        &[("", Metrics::get(&m.clock_skew))],
+    );
+    counter(
+        "batches_refused_total",
+        "Batches answered 503.",
+        &[("", Metrics::get(&m.batches_refused))],
+    );
     if let Some(s) = status {
         let gauges = [
             ("queue_depth", "Deliveries pending.", s.pending as f64),
-            ("oldest_pending_age_seconds", "Age of the oldest pending delivery.", s.oldest_pending_age_seconds.unwrap_or(0) as f64),
+            (
+                "oldest_pending_age_seconds",
+                "Age of the oldest pending delivery.",
+                s.oldest_pending_age_seconds.unwrap_or(0) as f64,
+            ),
             ("dead_letters", "Dead letters kept.", s.dead_letters as f64),
             ("paused_keys", "Routing keys paused.", s.paused.len() as f64),
-            ("spool_bytes", "Spool size (database + WAL).", s.spool_bytes as f64),
+            (
+                "spool_bytes",
+                "Spool size (database + WAL).",
+                s.spool_bytes as f64,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP centreon_pagerduty_{name} {help}\n# TYPE centreon_pagerduty_{name} gauge\ncentreon_pagerduty_{name} {v}");

@@ -452,9 +452,7 @@ impl Spool {
     /// Make every head of a routing key due no earlier than `due_at_ms` (not durable-critical).
     pub fn delay_routing_key(&mut self, routing_key: &str, due_at_ms: i64) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "UPDATE heads SET due_at_ms=max(due_at_ms, ?2) WHERE routing_key=?1",
-            )?
+            .prepare_cached("UPDATE heads SET due_at_ms=max(due_at_ms, ?2) WHERE routing_key=?1")?
             .execute(params![routing_key, due_at_ms])?;
         Ok(())
     }
@@ -579,7 +577,9 @@ fn trim_table(tx: &Transaction<'_>, table: &str, counter: &str) -> Result<()> {
     )?;
     if excess > 0 {
         tx.execute(
-            &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)"),
+            &format!(
+                "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)"
+            ),
             params![excess],
         )?;
         add_counter(tx, counter, excess)?;

@@ -1,0 +1,199 @@
+//! The spool's durability and queue rules, on real SQLite files in temp dirs.
+
+use spool::{
+    Batch, Completion, NewDelivery, Spool, SpoolError, DB_FILE, MAX_KEPT_ROWS, SCHEMA_VERSION,
+};
+
+fn delivery(key: &str, action: &str, at: i64) -> NewDelivery {
+    NewDelivery {
+        dedup_key: key.into(),
+        route: "default".into(),
+        routing_key: "R0UT1NGKEY0000000000000000000001".into(),
+        action: action.into(),
+        body: format!("{{\"event_action\":\"{action}\"}}"),
+        host_id: 1,
+        service_id: 2,
+        resource: "h/s".into(),
+        ingested_at_ms: at,
+        due_at_ms: at,
+    }
+}
+
+fn batch(deliveries: Vec<NewDelivery>) -> Batch {
+    Batch {
+        deliveries,
+        ..Batch::default()
+    }
+}
+
+const RK: &str = "R0UT1NGKEY0000000000000000000001";
+
+#[test]
+fn deliveries_are_fifo_per_dedup_key_and_heads_advance() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    s.commit_batch(&batch(vec![
+        delivery("a", "trigger", 1),
+        delivery("b", "trigger", 2),
+        delivery("a", "resolve", 3),
+    ]))
+    .unwrap();
+    let due = s.due(RK, 10, 10, &|_| false).unwrap();
+    // One head per key, oldest first.
+    assert_eq!(
+        due.iter()
+            .map(|p| (p.dedup_key.as_str(), p.action.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("a", "trigger"), ("b", "trigger")]
+    );
+    let a = &due[0];
+    s.complete(
+        &[Completion::Done {
+            id: a.id,
+            dedup_key: "a".into(),
+        }],
+        10,
+    )
+    .unwrap();
+    let due = s.due(RK, 10, 10, &|k| k == "b").unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].action, "resolve");
+}
+
+#[test]
+fn state_survives_reopen_and_retry_reschedules() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spool::open(dir.path()).unwrap();
+        let mut b = batch(vec![delivery("a", "trigger", 1)]);
+        b.states.push((1, 2, "{\"v\":1}".into()));
+        b.names.push((1, 0, "host-1".into()));
+        s.commit_batch(&b).unwrap();
+        s.complete(
+            &[Completion::Retry {
+                dedup_key: "a".into(),
+                due_at_ms: 1_000,
+                attempts: 3,
+            }],
+            5,
+        )
+        .unwrap();
+    }
+    let s = Spool::open(dir.path()).unwrap();
+    assert_eq!(
+        s.resource_state(1, 2).unwrap().as_deref(),
+        Some("{\"v\":1}")
+    );
+    assert_eq!(s.name(1, 0).unwrap().as_deref(), Some("host-1"));
+    assert!(s.due(RK, 999, 10, &|_| false).unwrap().is_empty());
+    let due = s.due(RK, 1_000, 10, &|_| false).unwrap();
+    assert_eq!(due[0].attempts, 3);
+}
+
+#[test]
+fn dead_letters_move_the_head_on_and_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    s.commit_batch(&batch(vec![
+        delivery("a", "trigger", 1),
+        delivery("a", "resolve", 2),
+    ]))
+    .unwrap();
+    let head = s.due(RK, 10, 1, &|_| false).unwrap().remove(0);
+    s.complete(
+        &[Completion::DeadLetter {
+            id: head.id,
+            dedup_key: "a".into(),
+            reason: "400 'summary' is too long".into(),
+        }],
+        10,
+    )
+    .unwrap();
+    assert_eq!(s.due(RK, 10, 1, &|_| false).unwrap()[0].action, "resolve");
+    let letters = s.dead_letters(10).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].reason, "400 'summary' is too long");
+
+    // Bounded: the oldest are dropped and counted.
+    let many: Vec<NewDelivery> = (0..(MAX_KEPT_ROWS + 5))
+        .map(|i| delivery(&format!("k{i}"), "trigger", i))
+        .collect();
+    s.commit_batch(&batch(many)).unwrap();
+    let mut completions = Vec::new();
+    for key in 0..(MAX_KEPT_ROWS + 5) {
+        let p = s.queued_after(&format!("k{key}"), 0).unwrap();
+        completions.push(Completion::DeadLetter {
+            id: p[0].0,
+            dedup_key: format!("k{key}"),
+            reason: "x".into(),
+        });
+    }
+    s.complete(&completions, 20).unwrap();
+    assert_eq!(s.stats().unwrap().dead_letters, MAX_KEPT_ROWS);
+    assert_eq!(s.counter("dead_letters_dropped").unwrap(), 6);
+}
+
+#[test]
+fn rejected_lines_are_kept_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    let b = Batch {
+        rejected: (0..(MAX_KEPT_ROWS + 1))
+            .map(|i| (i, "invalid JSON".into(), "{".into()))
+            .collect(),
+        ..Batch::default()
+    };
+    s.commit_batch(&b).unwrap();
+    assert_eq!(s.stats().unwrap().rejected, MAX_KEPT_ROWS);
+    assert_eq!(s.counter("rejected_dropped").unwrap(), 1);
+}
+
+#[test]
+fn a_newer_spool_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Spool::open(dir.path()).unwrap());
+    let conn = rusqlite_connection(dir.path());
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    match Spool::open(dir.path()) {
+        Err(SpoolError::TooNew {
+            found, supported, ..
+        }) => {
+            assert_eq!(found, SCHEMA_VERSION + 1);
+            assert_eq!(supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected TooNew, got {:?}", other.err()),
+    }
+    assert!(dir.path().join(DB_FILE).exists());
+}
+
+#[test]
+fn a_damaged_spool_gives_a_clear_error_and_is_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    std::fs::write(&path, b"this is not a database, but it is someone's data").unwrap();
+    let err = match Spool::open(dir.path()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a damaged spool was opened"),
+    };
+    assert!(err.contains("damaged"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"this is not a database, but it is someone's data"
+    );
+}
+
+#[test]
+fn read_only_open_sees_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    s.commit_batch(&batch(vec![delivery("a", "trigger", 1)]))
+        .unwrap();
+    let ro = Spool::open_read_only(dir.path()).unwrap();
+    assert_eq!(ro.stats().unwrap().pending, 1);
+}
+
+fn rusqlite_connection(dir: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(DB_FILE)).unwrap()
+}
