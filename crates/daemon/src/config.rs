@@ -1185,3 +1185,19 @@ mod tests {
         assert_eq!(line_col("a\nbé=c", 5), (2, 3));
     }
 }
+
+#[cfg(test)]
+mod packaged {
+    use super::*;
+
+    #[test]
+    fn packaged_config_is_the_defaults_and_asks_for_a_key() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/centreon-pagerduty.toml"));
+        let l = load(Some(path), &[], Purpose::Offline).unwrap();
+        assert_eq!(l.config.delivery.concurrency, 8);
+        let e = load(Some(path), &[], Purpose::Service).unwrap_err();
+        assert!(e.to_string().contains("pagerduty.routing_key: a routing key is required"), "{e}");
+        let dev = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/dev.toml"));
+        assert!(load(Some(dev), &[], Purpose::Service).unwrap().config.pagerduty.dry_run);
+    }
+}
