@@ -46,6 +46,9 @@ pub enum Ignored {
 }
 
 /// The result of normalising one valid event.
+// Events are the common case and are moved once into the rules: boxing them would cost an
+// allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalised {
     Event(Event),
@@ -167,7 +170,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
                 resource: resource(is_service),
                 bbdo: if v3 { Bbdo::V3 } else { Bbdo::V2 },
                 state,
-                hard: raw.state_type.map_or(true, |t| t == 1),
+                hard: raw.state_type.is_none_or(|t| t == 1),
                 last_hard_state: raw.last_hard_state.and_then(state_code),
                 attempt: raw.check_attempt,
                 max_attempts: raw.max_check_attempts.filter(|&m| m > 0),

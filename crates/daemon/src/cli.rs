@@ -22,6 +22,61 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon (systemd calls this).
     Run,
+    /// Validate the configuration and show the effective values, secrets masked.
+    CheckConfig {
+        /// Machine output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a test event to PagerDuty now, with the daemon's HTTP settings (bypasses the spool).
+    SendTest {
+        /// Send the resolve of the test event instead.
+        #[arg(long)]
+        resolve: bool,
+        /// Route to test (default: the [pagerduty] route, named "default").
+        #[arg(long, conflicts_with = "all")]
+        route: Option<String>,
+        /// Test every route that has a routing key.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Queues, open incidents, paused keys, dead letters, last errors.
+    Status {
+        #[arg(long, conflicts_with = "nagios")]
+        json: bool,
+        /// One Nagios/Centreon plugin line with perfdata; exit 0/1/2/3.
+        #[arg(long)]
+        nagios: bool,
+        /// With --nagios: WARNING when the oldest pending delivery is older.
+        #[arg(long, default_value = "5m", value_parser = parse_duration_secs)]
+        warning_age: i64,
+        /// With --nagios: CRITICAL when the oldest pending delivery is older.
+        #[arg(long, default_value = "15m", value_parser = parse_duration_secs)]
+        critical_age: i64,
+    },
+    /// List open incidents: key, route, opened, acked, last event.
+    Incidents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send resolves now for open incidents.
+    Resolve {
+        /// Dedup keys of the incidents to resolve.
+        #[arg(required_unless_present = "stale")]
+        dedup_keys: Vec<String>,
+        /// Resolve every incident with no event for this long (e.g. 7d).
+        #[arg(long, value_parser = parse_duration_secs, conflicts_with = "dedup_keys")]
+        stale: Option<i64>,
+    },
+    /// Hold deliveries of one route's routing key (events keep queueing).
+    Pause { route: String },
+    /// Release deliveries of one route's routing key.
+    Resume { route: String },
+    /// Events PagerDuty refused: list | show ID | retry ID|--all [--force] | purge.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLettersAction,
+    },
     /// Post raw Broker events (NDJSON) to the daemon as the shim does.
     Inject {
         /// NDJSON file; `-` reads standard input.
@@ -35,6 +90,33 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersAction {
+    /// List dead letters, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter (routing key masked).
+    Show { id: i64 },
+    /// Queue dead letters again, behind what is pending for their key.
+    Retry {
+        #[arg(required_unless_present = "all")]
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// Retry even behind a newer event already delivered for the same key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete every dead letter.
+    Purge,
+}
+
+fn parse_duration_secs(s: &str) -> Result<i64, String> {
+    crate::units::parse_duration(s).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 
@@ -43,7 +125,14 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Translate { ref files } => translate(cli.config.as_deref(), files),
         Command::Run => run(cli.config.as_deref()),
+        Command::CheckConfig { json } => check_config(cli.config.as_deref(), json),
+        Command::SendTest {
+            resolve,
+            ref route,
+            all,
+        } => send_test(cli.config.as_deref(), resolve, route.as_deref(), all),
         Command::Inject { ref file } => inject(cli.config.as_deref(), file),
+        ref other => operator(cli.config.as_deref(), other),
     }
 }
 
@@ -201,5 +290,112 @@ fn inject(config_path: Option<&Path>, file: &Path) -> ExitCode {
             eprintln!("{e:#}");
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+fn check_config(config_path: Option<&Path>, json: bool) -> ExitCode {
+    let path = config::config_path(config_path);
+    match config::load(Some(&path), &env_vars(), Purpose::Service) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            if json {
+                let text = crate::commands::show_config(&loaded);
+                let value: toml::Value =
+                    toml::from_str(&text).unwrap_or(toml::Value::Boolean(false));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "# {} is valid. Effective values (routing keys masked):",
+                    path.display()
+                );
+                print!("{}", crate::commands::show_config(&loaded));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_failure(&e),
+    }
+}
+
+fn send_test(
+    config_path: Option<&Path>,
+    resolve: bool,
+    route: Option<&str>,
+    all: bool,
+) -> ExitCode {
+    let loaded = match load_config(config_path, Purpose::Service, false) {
+        Ok(l) => l,
+        Err(e) => return config_failure(&e),
+    };
+    crate::logging::init(config::LogLevel::Warn);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    if loaded.config.pagerduty.dry_run {
+        crate::logging::init(config::LogLevel::Info);
+    }
+    runtime.block_on(crate::commands::send_test(&loaded, resolve, route, all))
+}
+
+/// Commands that talk to the running daemon.
+fn operator(config_path: Option<&Path>, command: &Command) -> ExitCode {
+    use crate::commands::{self, DeadLetterCommand, NagiosThresholds, Target};
+    let loaded = match load_config(config_path, Purpose::Offline, true) {
+        Ok(l) => l,
+        Err(e) => {
+            if matches!(command, Command::Status { nagios: true, .. }) {
+                println!(
+                    "CENTREON-PAGERDUTY UNKNOWN - configuration error: {}",
+                    e.0.first().map(ToString::to_string).unwrap_or_default()
+                );
+                return ExitCode::from(commands::nagios::UNKNOWN);
+            }
+            return config_failure(&e);
+        }
+    };
+    let target = Target::of(&loaded);
+    match command {
+        Command::Status {
+            json,
+            nagios,
+            warning_age,
+            critical_age,
+        } => commands::status(
+            &target,
+            *json,
+            nagios.then_some(NagiosThresholds {
+                warning_age: *warning_age,
+                critical_age: *critical_age,
+            }),
+        ),
+        Command::Incidents { json } => commands::incidents(&target, *json),
+        Command::Resolve { dedup_keys, stale } => commands::resolve(&target, dedup_keys, *stale),
+        Command::Pause { route } => commands::pause(&target, route, true),
+        Command::Resume { route } => commands::pause(&target, route, false),
+        Command::DeadLetters { action } => commands::dead_letters(
+            &target,
+            match action {
+                DeadLettersAction::List { json } => DeadLetterCommand::List { json: *json },
+                DeadLettersAction::Show { id } => DeadLetterCommand::Show { id: *id },
+                DeadLettersAction::Retry { id, all, force } => DeadLetterCommand::Retry {
+                    id: *id,
+                    all: *all,
+                    force: *force,
+                },
+                DeadLettersAction::Purge => DeadLetterCommand::Purge,
+            },
+        ),
+        _ => ExitCode::from(EXIT_CONFIG),
     }
 }

@@ -42,9 +42,17 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub spool: SpoolConfig,
     pub alerts: AlertsConfig,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<RouteConfig>,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
+}
+
+impl Config {
+    /// `[[route]]` tables must come after plain keys when written as TOML.
+    pub fn has_routes(&self) -> bool {
+        !self.route.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -633,7 +641,7 @@ fn validate(c: &Config, purpose: Purpose, err: &mut ErrFn<'_>, warnings: &mut Ve
             err(&["pagerduty", "routing_key"], e.to_string());
         }
     }
-    if !pd.url.is_empty() && !(pd.url.starts_with("https://") || pd.url.starts_with("http://")) {
+    if !(pd.url.is_empty() || pd.url.starts_with("https://") || pd.url.starts_with("http://")) {
         err(
             &["pagerduty", "url"],
             format!("must be an http:// or https:// URL, got {:?}", pd.url),
@@ -1192,12 +1200,28 @@ mod packaged {
 
     #[test]
     fn packaged_config_is_the_defaults_and_asks_for_a_key() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/centreon-pagerduty.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/centreon-pagerduty.toml"
+        ));
         let l = load(Some(path), &[], Purpose::Offline).unwrap();
         assert_eq!(l.config.delivery.concurrency, 8);
         let e = load(Some(path), &[], Purpose::Service).unwrap_err();
-        assert!(e.to_string().contains("pagerduty.routing_key: a routing key is required"), "{e}");
-        let dev = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/dev.toml"));
-        assert!(load(Some(dev), &[], Purpose::Service).unwrap().config.pagerduty.dry_run);
+        assert!(
+            e.to_string()
+                .contains("pagerduty.routing_key: a routing key is required"),
+            "{e}"
+        );
+        let dev = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/dev.toml"
+        ));
+        assert!(
+            load(Some(dev), &[], Purpose::Service)
+                .unwrap()
+                .config
+                .pagerduty
+                .dry_run
+        );
     }
 }

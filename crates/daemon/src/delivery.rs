@@ -59,6 +59,11 @@ impl Sender {
         })
     }
 
+    /// Send one event now (used by `send-test`).
+    pub async fn send_now(&self, event: &pagerduty::Event) -> Outcome {
+        self.send(event.to_body(), &event.to_masked_json()).await
+    }
+
     async fn send(&self, body: Vec<u8>, masked: &str) -> Outcome {
         match self {
             Sender::DryRun => {
@@ -134,7 +139,7 @@ impl Jitter {
         Jitter((now_ms() as u64) | 1)
     }
     /// A number in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -181,7 +186,7 @@ pub async fn run(
                     let sender = sender.clone();
                     let done_tx = done_tx.clone();
                     let cfg = cfg.clone();
-                    let j = jitter.next();
+                    let j = jitter.sample();
                     in_flight.spawn(async move {
                         let completions = deliver(&shared, &sender, &cfg, &p, j).await;
                         let _ = done_tx.send(Done {
@@ -261,7 +266,7 @@ fn pick(
         let state = keys
             .entry(routing_key.clone())
             .or_insert_with(|| KeyState::new("", now));
-        if state.paused_until_ms > now {
+        if state.paused_until_ms > now || state.operator_paused {
             continue;
         }
         let tokens = if routing_key.is_empty() {
@@ -608,7 +613,7 @@ mod tests {
     fn jitter_in_unit_interval() {
         let mut j = Jitter(12345);
         for _ in 0..1000 {
-            let x = j.next();
+            let x = j.sample();
             assert!((0.0..1.0).contains(&x));
         }
     }

@@ -74,6 +74,7 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
     let mut batch = Batch::default();
     let mut new_triggers = 0usize;
     let mut notes = Vec::new();
+    let mut sent: std::collections::HashMap<broker::ResourceId, String> = Default::default();
 
     let mut store = BatchStore::new(&mut ingest.cache, &spool);
     for line in body.split(|&b| b == b'\n') {
@@ -130,6 +131,7 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
                     if o.action == Action::Trigger {
                         new_triggers += 1;
                     }
+                    sent.insert(o.resource, o.names.display());
                     batch.deliveries.push(NewDelivery {
                         body: serde_json::to_string(&o.event).unwrap_or_default(),
                         dedup_key: o.dedup_key,
@@ -154,6 +156,9 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
         }
     }
     let (states, names) = store.take_changes();
+    let (incidents, closed_incidents) = store.incident_rows(&sent, now_ms);
+    batch.incidents = incidents;
+    batch.closed_incidents = closed_incidents;
     let touched = std::mem::take(&mut store.touched);
     drop(store);
     batch.states = states;

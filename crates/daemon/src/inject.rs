@@ -29,9 +29,7 @@ pub fn request(
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => " (is the daemon running? systemctl status centreon-pagerduty)".to_owned(),
-            std::io::ErrorKind::PermissionDenied => format!(
-                " (permission denied: run as root or as a member of the group centreon-pagerduty, e.g. usermod -a -G centreon-pagerduty $USER)"
-            ),
+            std::io::ErrorKind::PermissionDenied => " (permission denied: run as root or as a member of the group centreon-pagerduty, e.g. usermod -a -G centreon-pagerduty $USER)".to_owned(),
             std::io::ErrorKind::ConnectionRefused => " (nothing listens on it: the daemon is stopped)".to_owned(),
             _ => String::new(),
         };
@@ -39,8 +37,13 @@ pub fn request(
     })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    let content_type = if path == "/v1/events" {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    };
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: centreon-pagerduty/{}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: centreon-pagerduty/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION"),
         body.len()
     );

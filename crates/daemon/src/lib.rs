@@ -3,11 +3,13 @@
 //! crates (`broker`, `rules`, `pagerduty`) to the spool and the network.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
 pub mod inject;
 pub mod logging;
+pub mod ops;
 pub mod run;
 pub mod server;
 pub mod shared;

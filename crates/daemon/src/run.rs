@@ -88,6 +88,7 @@ pub async fn run(
         started_at: now_ms() / 1000,
         loaded,
     });
+    restore_operator_pauses(&shared);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
     let server = tokio::spawn(crate::server::serve(
@@ -139,6 +140,32 @@ pub async fn run(
     }
     info!("Stopped.");
     Ok(())
+}
+
+/// Routes an operator paused stay paused across restarts.
+fn restore_operator_pauses(shared: &Shared) {
+    let routes = shared
+        .spool
+        .lock()
+        .ok()
+        .and_then(|s| s.paused_routes().ok())
+        .unwrap_or_default();
+    let Ok(mut keys) = shared.keys.lock() else {
+        return;
+    };
+    for route in routes {
+        let key = shared
+            .loaded
+            .key_of(&route)
+            .map(|k| k.0.clone())
+            .unwrap_or_default();
+        let state = keys
+            .entry(key)
+            .or_insert_with(|| crate::shared::KeyState::new(&route, now_ms()));
+        state.route = route.clone();
+        state.operator_paused = true;
+        warn!(%route, "Deliveries of this route are paused by an operator: centreon-pagerduty resume {route}");
+    }
 }
 
 async fn wait_for_signal() {

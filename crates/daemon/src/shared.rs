@@ -55,6 +55,8 @@ pub struct KeyState {
     pub route: String,
     pub paused_until_ms: i64,
     pub pause: Option<PauseKind>,
+    /// Paused by an operator (`centreon-pagerduty pause ROUTE`) until resumed.
+    pub operator_paused: bool,
     /// Consecutive 429s (for the doubling throttle).
     pub throttle_level: u32,
     /// Consecutive 400s that were not about the routing key.
@@ -70,6 +72,7 @@ impl KeyState {
             route: route.to_owned(),
             paused_until_ms: 0,
             pause: None,
+            operator_paused: false,
             throttle_level: 0,
             consecutive_400: 0,
             tokens: BURST,

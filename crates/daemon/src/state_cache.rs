@@ -10,6 +10,9 @@ use rules::state::ResourceState;
 use spool::Spool;
 use std::collections::{HashMap, HashSet};
 
+/// (host_id, service_id, value) as the spool stores states and names.
+pub type Row = (u64, u64, String);
+
 /// Above this many cached resources, clean entries are dropped after a commit.
 const MAX_CACHED: usize = 200_000;
 
@@ -42,7 +45,7 @@ impl<'a> BatchStore<'a> {
     }
 
     /// The batch's state changes, ready for the spool.
-    pub fn take_changes(&mut self) -> (Vec<(u64, u64, String)>, Vec<(u64, u64, String)>) {
+    pub fn take_changes(&mut self) -> (Vec<Row>, Vec<Row>) {
         let states = self
             .changed
             .iter()
@@ -60,6 +63,45 @@ impl<'a> BatchStore<'a> {
             })
             .collect();
         (states, names)
+    }
+}
+
+impl BatchStore<'_> {
+    /// The open-incident rows to write: upserts for resources that sent something in this
+    /// batch (`sent`: resource → display name), deletions for changed ones without incident.
+    pub fn incident_rows(
+        &self,
+        sent: &HashMap<ResourceId, String>,
+        now_ms: i64,
+    ) -> (Vec<spool::IncidentRow>, Vec<(u64, u64)>) {
+        let mut open = Vec::new();
+        let mut closed = Vec::new();
+        for id in &self.changed {
+            let incident = self
+                .cache
+                .states
+                .get(id)
+                .and_then(Option::as_ref)
+                .and_then(|s| s.incident.as_ref());
+            match incident {
+                Some(i) => {
+                    if let Some(name) = sent.get(id) {
+                        open.push(spool::IncidentRow {
+                            host_id: id.host_id,
+                            service_id: id.service_id,
+                            dedup_key: i.dedup_key.clone(),
+                            resource: name.clone(),
+                            route: i.route.clone(),
+                            opened_at_ms: i.opened_at.saturating_mul(1000),
+                            acked: i.acked,
+                            last_event_at_ms: now_ms,
+                        });
+                    }
+                }
+                None => closed.push((id.host_id, id.service_id)),
+            }
+        }
+        (open, closed)
     }
 }
 

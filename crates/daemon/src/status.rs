@@ -57,14 +57,20 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
         .lock()
         .map(|keys| {
             keys.iter()
-                .filter(|(_, k)| k.paused_until_ms > now && k.pause.is_some())
+                .filter(|(_, k)| {
+                    (k.paused_until_ms > now && k.pause.is_some()) || k.operator_paused
+                })
                 .map(|(rk, k)| PausedKey {
                     route: k.route.clone(),
                     routing_key: pagerduty::mask_routing_key(rk),
-                    reason: match &k.pause {
-                        Some(PauseKind::Throttled) => "throttled (429)".into(),
-                        Some(PauseKind::ConfigError(e)) => e.clone(),
-                        None => String::new(),
+                    reason: if k.operator_paused {
+                        "paused by an operator".into()
+                    } else {
+                        match &k.pause {
+                            Some(PauseKind::Throttled) => "throttled (429)".into(),
+                            Some(PauseKind::ConfigError(e)) => e.clone(),
+                            None => String::new(),
+                        }
                     },
                     until_ms: k.paused_until_ms,
                 })

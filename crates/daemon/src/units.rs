@@ -70,12 +70,12 @@ impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         let ms = d.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let s = d.as_secs();
         for (unit, n) in [("d", 86400), ("h", 3600), ("m", 60)] {
-            if s >= n && s % n == 0 {
+            if s >= n && s.is_multiple_of(n) {
                 return write!(f, "{}{unit}", s / n);
             }
         }
@@ -149,7 +149,7 @@ impl fmt::Display for ByteSize {
             ("MiB", 1 << 20),
             ("KiB", 1 << 10),
         ] {
-            if b >= n && b % n == 0 {
+            if b >= n && b.is_multiple_of(n) {
                 return write!(f, "{}{unit}", b / n);
             }
         }

@@ -82,7 +82,7 @@ impl Template {
     }
 
     pub fn uses(&self, var: Var) -> bool {
-        self.parts.iter().any(|p| *p == Part::Var(var))
+        self.parts.contains(&Part::Var(var))
     }
 }
 

@@ -124,9 +124,26 @@ pub enum Completion {
     },
 }
 
+/// An open incident, as operators list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IncidentRow {
+    pub host_id: u64,
+    pub service_id: u64,
+    pub dedup_key: String,
+    pub resource: String,
+    pub route: String,
+    pub opened_at_ms: i64,
+    pub acked: bool,
+    pub last_event_at_ms: i64,
+}
+
 /// State changes of one ingest batch.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
+    /// Incidents now open (upserted) for resources whose state changed.
+    pub incidents: Vec<IncidentRow>,
+    /// Resources whose incident closed.
+    pub closed_incidents: Vec<(u64, u64)>,
     /// (host_id, service_id, state JSON).
     pub states: Vec<(u64, u64, String)>,
     /// (host_id, service_id, name).
@@ -139,6 +156,8 @@ pub struct Batch {
 impl Batch {
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
+            && self.incidents.is_empty()
+            && self.closed_incidents.is_empty()
             && self.names.is_empty()
             && self.deliveries.is_empty()
             && self.rejected.is_empty()
@@ -319,6 +338,32 @@ impl Spool {
                 let id = tx.last_insert_rowid();
                 put_head.execute(params![d.dedup_key, d.routing_key, id, d.due_at_ms])?;
             }
+            let mut put_incident = tx.prepare_cached(
+                "INSERT INTO incidents(host_id, service_id, dedup_key, resource, route,
+                     opened_at_ms, acked, last_event_at_ms)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(host_id, service_id) DO UPDATE SET dedup_key=excluded.dedup_key,
+                     resource=excluded.resource, route=excluded.route,
+                     opened_at_ms=excluded.opened_at_ms, acked=excluded.acked,
+                     last_event_at_ms=excluded.last_event_at_ms",
+            )?;
+            for i in &batch.incidents {
+                put_incident.execute(params![
+                    i.host_id as i64,
+                    i.service_id as i64,
+                    i.dedup_key,
+                    i.resource,
+                    i.route,
+                    i.opened_at_ms,
+                    i.acked,
+                    i.last_event_at_ms
+                ])?;
+            }
+            let mut close_incident =
+                tx.prepare_cached("DELETE FROM incidents WHERE host_id=?1 AND service_id=?2")?;
+            for (h, s) in &batch.closed_incidents {
+                close_incident.execute(params![*h as i64, *s as i64])?;
+            }
             let mut put_rejected = tx.prepare_cached(
                 "INSERT INTO rejected(received_at_ms, reason, line) VALUES(?1, ?2, ?3)",
             )?;
@@ -409,6 +454,13 @@ impl Spool {
         for c in completions {
             match c {
                 Completion::Done { id, dedup_key } => {
+                    tx.prepare_cached(
+                        "INSERT INTO delivered(dedup_key, last_ingested_at_ms)
+                         SELECT dedup_key, ingested_at_ms FROM deliveries WHERE id=?1
+                         ON CONFLICT(dedup_key) DO UPDATE SET last_ingested_at_ms =
+                             max(last_ingested_at_ms, excluded.last_ingested_at_ms)",
+                    )?
+                    .execute(params![id])?;
                     tx.prepare_cached("DELETE FROM deliveries WHERE id=?1")?
                         .execute(params![id])?;
                     advance_head(&tx, dedup_key, now_ms)?;
@@ -585,4 +637,115 @@ fn trim_table(tx: &Transaction<'_>, table: &str, counter: &str) -> Result<()> {
         add_counter(tx, counter, excess)?;
     }
     Ok(())
+}
+
+impl Spool {
+    /// Open incidents, oldest first.
+    pub fn incidents(&self) -> Result<Vec<IncidentRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT host_id, service_id, dedup_key, resource, route, opened_at_ms, acked,
+                    last_event_at_ms FROM incidents ORDER BY opened_at_ms, dedup_key",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(IncidentRow {
+                host_id: r.get::<_, i64>(0)? as u64,
+                service_id: r.get::<_, i64>(1)? as u64,
+                dedup_key: r.get(2)?,
+                resource: r.get(3)?,
+                route: r.get(4)?,
+                opened_at_ms: r.get(5)?,
+                acked: r.get(6)?,
+                last_event_at_ms: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One dead letter.
+    pub fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id, dedup_key, route, action, resource, reason, body, ingested_at_ms,
+                        failed_at_ms FROM dead_letters WHERE id=?1",
+            )?
+            .query_row(params![id], |r| {
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    dedup_key: r.get(1)?,
+                    route: r.get(2)?,
+                    action: r.get(3)?,
+                    resource: r.get(4)?,
+                    reason: r.get(5)?,
+                    body: r.get(6)?,
+                    ingested_at_ms: r.get(7)?,
+                    failed_at_ms: r.get(8)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Was an event of this key ingested after `ingested_at_ms` already delivered?
+    pub fn newer_delivered(&self, dedup_key: &str, ingested_at_ms: i64) -> Result<bool> {
+        let last: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT last_ingested_at_ms FROM delivered WHERE dedup_key=?1")?
+            .query_row(params![dedup_key], |r| r.get(0))
+            .optional()?;
+        Ok(last.is_some_and(|t| t > ingested_at_ms))
+    }
+
+    /// Put a dead letter back at the end of its key's queue, due now.
+    pub fn requeue_dead_letter(&mut self, id: i64, now_ms: i64) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let moved = tx
+            .prepare_cached(
+                "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
+                     service_id, resource, ingested_at_ms)
+                 SELECT dedup_key, route, routing_key, action, body, 0, 0, resource,
+                     ingested_at_ms FROM dead_letters WHERE id=?1",
+            )?
+            .execute(params![id])?;
+        if moved == 1 {
+            let new_id = tx.last_insert_rowid();
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts)
+                 SELECT dedup_key, routing_key, id, ?2, 0 FROM deliveries WHERE id=?1",
+            )?
+            .execute(params![new_id, now_ms])?;
+            tx.prepare_cached("DELETE FROM dead_letters WHERE id=?1")?
+                .execute(params![id])?;
+        }
+        tx.commit()?;
+        Ok(moved == 1)
+    }
+
+    /// Delete every dead letter; returns how many.
+    pub fn purge_dead_letters(&mut self) -> Result<usize> {
+        Ok(self.conn.execute("DELETE FROM dead_letters", [])?)
+    }
+
+    /// Routes an operator paused.
+    pub fn paused_routes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT route FROM paused_routes ORDER BY route")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn set_route_paused(&mut self, route: &str, paused: bool, now_ms: i64) -> Result<()> {
+        if paused {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO paused_routes(route, since_ms) VALUES(?1, ?2)",
+                )?
+                .execute(params![route, now_ms])?;
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM paused_routes WHERE route=?1")?
+                .execute(params![route])?;
+        }
+        Ok(())
+    }
 }

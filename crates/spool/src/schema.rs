@@ -36,7 +36,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE rejected(
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         received_at_ms INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL);
-     CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+     CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE TABLE incidents(
+        host_id INTEGER NOT NULL, service_id INTEGER NOT NULL,
+        dedup_key TEXT NOT NULL, resource TEXT NOT NULL, route TEXT NOT NULL,
+        opened_at_ms INTEGER NOT NULL, acked INTEGER NOT NULL, last_event_at_ms INTEGER NOT NULL,
+        PRIMARY KEY(host_id, service_id)) WITHOUT ROWID;
+     CREATE INDEX incidents_by_key ON incidents(dedup_key);
+     CREATE TABLE delivered(
+        dedup_key TEXT PRIMARY KEY, last_ingested_at_ms INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE TABLE paused_routes(route TEXT PRIMARY KEY, since_ms INTEGER NOT NULL) WITHOUT ROWID;",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
