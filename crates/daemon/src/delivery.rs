@@ -167,6 +167,10 @@ pub async fn run(
     let mut jitter = Jitter::seeded();
     let mut in_flight = tokio::task::JoinSet::new();
 
+    // Requests out now: the concurrency limit. A key stays busy longer, until its outcome is
+    // committed, but its slot is free as soon as the answer is in.
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut woken = true;
     loop {
         if *stop.borrow() {
             break;
@@ -175,7 +179,10 @@ pub async fn run(
             let shared = shared.clone();
             let busy = busy.clone();
             let cfg = cfg.clone();
-            tokio::task::spawn_blocking(move || pick(&shared, &busy, &cfg, rate))
+            let free = cfg
+                .concurrency
+                .saturating_sub(active.load(std::sync::atomic::Ordering::Relaxed));
+            tokio::task::spawn_blocking(move || pick(&shared, &busy, &cfg, rate, woken, free))
                 .await
                 .unwrap_or_default()
         };
@@ -187,8 +194,12 @@ pub async fn run(
                     let done_tx = done_tx.clone();
                     let cfg = cfg.clone();
                     let j = jitter.sample();
+                    let active = active.clone();
+                    active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     in_flight.spawn(async move {
                         let completions = deliver(&shared, &sender, &cfg, &p, j).await;
+                        active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        shared.wake.notify_one();
                         let _ = done_tx.send(Done {
                             completions,
                             dedup_key: p.dedup_key,
@@ -204,8 +215,9 @@ pub async fn run(
             }
         }
         while in_flight.try_join_next().is_some() {}
+        woken = false;
         tokio::select! {
-            _ = shared.wake.notified() => {}
+            _ = shared.wake.notified() => woken = true,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = stop.changed() => {}
         }
@@ -233,12 +245,15 @@ enum Pick {
     Complete(Vec<Completion>),
 }
 
-/// Choose what to send now. Runs on a blocking thread (it reads the spool).
+/// Choose what to send now. Runs on a blocking thread (it reads the spool). `woken`: new work
+/// arrived (enqueued or completed) since the last pick, so remembered idle times are stale.
 fn pick(
     shared: &Shared,
     busy: &Mutex<HashSet<String>>,
     cfg: &DeliveryConfig,
     rate: u32,
+    woken: bool,
+    free_slots: usize,
 ) -> Vec<(Pending, Pick)> {
     let now = now_ms();
     let Ok(spool) = shared.spool.lock() else {
@@ -250,16 +265,14 @@ fn pick(
     let Ok(mut keys) = shared.keys.lock() else {
         return Vec::new();
     };
-    let routing_keys = match spool.routing_keys() {
-        Ok(k) => k,
-        Err(e) => {
-            error!(error = %e, "Cannot read the delivery queue.");
-            return Vec::new();
-        }
+    let routing_keys: Vec<String> = match shared.routing_keys.lock() {
+        Ok(k) => k.iter().cloned().collect(),
+        Err(_) => return Vec::new(),
     };
     let mut out = Vec::new();
+    let mut free_slots = free_slots;
     for routing_key in routing_keys {
-        let mut slots = cfg.concurrency.saturating_sub(busy.len());
+        let mut slots = free_slots;
         if slots == 0 {
             break;
         }
@@ -268,6 +281,19 @@ fn pick(
             .or_insert_with(|| KeyState::new("", now));
         if state.paused_until_ms > now || state.operator_paused {
             continue;
+        }
+        if woken {
+            state.next_check_ms = 0;
+        }
+        if state.next_check_ms > now {
+            continue;
+        }
+        // After a pause, one request probes the key; the others wait for its answer.
+        if state.pause.is_some() {
+            if state.probe_in_flight {
+                continue;
+            }
+            slots = 1;
         }
         let tokens = if routing_key.is_empty() {
             usize::MAX
@@ -285,6 +311,14 @@ fn pick(
                 continue;
             }
         };
+        if due.is_empty() {
+            // Nothing due: come back when the earliest head is (busy keys wake us on completion).
+            state.next_check_ms = spool
+                .next_due(&routing_key)
+                .ok()
+                .flatten()
+                .map_or(i64::MAX, |t| t.max(now + 1));
+        }
         for p in due {
             busy.insert(p.dedup_key.clone());
             if state.route.is_empty() {
@@ -297,6 +331,10 @@ fn pick(
             if !routing_key.is_empty() {
                 state.take_token();
             }
+            if state.pause.is_some() {
+                state.probe_in_flight = true;
+            }
+            free_slots = free_slots.saturating_sub(1);
             out.push((p, Pick::Send));
         }
     }
@@ -394,6 +432,7 @@ async fn deliver(
         }
     }
     let key_label = pagerduty::mask_routing_key(&p.routing_key);
+    update_key(shared, &p.routing_key, |k| k.probe_in_flight = false);
     let m = &shared.metrics;
     let done = |c: Completion| vec![c];
     match outcome {

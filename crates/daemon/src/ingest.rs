@@ -170,7 +170,10 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
     // Room in the spool (DESIGN §4.5).
     if !batch.is_empty() {
         let cfg = &shared.loaded.config.spool;
-        let size = spool.size_bytes();
+        let mut size = spool.size_bytes();
+        if size > cfg.max_size.0 && spool.reclaim().is_ok() {
+            size = spool.size_bytes();
+        }
         let free = free_space(spool.path());
         let max = cfg.max_size.0;
         let over = size > max || free.is_some_and(|f| f < cfg.min_free.0);
@@ -235,6 +238,7 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
         }
     }
     if !batch.deliveries.is_empty() {
+        shared.add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
         shared.wake.notify_one();
     }
     Ok(reply)

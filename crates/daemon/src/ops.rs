@@ -169,6 +169,7 @@ fn resolve_now(
         ingest.cache.forget(&touched);
         return Err(e.to_string());
     }
+    shared.add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
     Ok((resolved, unknown))
 }
 
@@ -332,6 +333,8 @@ pub async fn retry(
             }
             if spool.requeue_dead_letter(d.id, now_ms()).map_err(|e| e.to_string())? {
                 retried.push(d.id);
+                let keys = spool.routing_keys().map_err(|e| e.to_string())?;
+                shared2.add_routing_keys(keys.iter().map(String::as_str));
             }
         }
         Ok((retried, refused))

@@ -84,6 +84,7 @@ pub async fn run(
         metrics: Default::default(),
         wake: Default::default(),
         keys: Mutex::new(HashMap::new()),
+        routing_keys: Mutex::new(Default::default()),
         last_error: Mutex::new(None),
         started_at: now_ms() / 1000,
         loaded,
@@ -121,6 +122,20 @@ pub async fn run(
     let health = tokio::spawn(health_task(shared.clone(), stop_rx.clone()));
 
     let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+    // After READY: learn which routing keys have a backlog (an index scan, not a queue scan).
+    {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let keys = shared
+                .spool
+                .lock()
+                .ok()
+                .and_then(|s| s.routing_keys().ok())
+                .unwrap_or_default();
+            shared.add_routing_keys(keys.iter().map(String::as_str));
+            shared.wake.notify_one();
+        });
+    }
     info!(
         socket = %bound_path.as_ref().map_or("(activated)".into(), |p| p.display().to_string()),
         spool = %spool_dir.display(),

@@ -19,8 +19,8 @@ use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-pub const MAX_CONNECTIONS: usize = 64;
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_CONNECTIONS: usize = 256;
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 

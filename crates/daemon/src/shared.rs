@@ -61,6 +61,10 @@ pub struct KeyState {
     pub throttle_level: u32,
     /// Consecutive 400s that were not about the routing key.
     pub consecutive_400: u32,
+    /// A single request is out to find out whether a paused key works again.
+    pub probe_in_flight: bool,
+    /// Nothing of this key is due before this time (ms), unless new work arrives.
+    pub next_check_ms: i64,
     /// Token bucket.
     pub tokens: f64,
     pub tokens_at_ms: i64,
@@ -75,6 +79,8 @@ impl KeyState {
             operator_paused: false,
             throttle_level: 0,
             consecutive_400: 0,
+            next_check_ms: 0,
+            probe_in_flight: false,
             tokens: BURST,
             tokens_at_ms: now_ms,
         }
@@ -104,11 +110,24 @@ pub struct Shared {
     /// New deliveries were queued, or a key was released.
     pub wake: Notify,
     pub keys: Mutex<HashMap<String, KeyState>>,
+    /// Routing keys that may have pending deliveries (a superset).
+    pub routing_keys: Mutex<std::collections::BTreeSet<String>>,
     pub last_error: Mutex<Option<String>>,
     pub started_at: i64,
 }
 
 impl Shared {
+    /// Remember routing keys that now have deliveries queued.
+    pub fn add_routing_keys<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut set) = self.routing_keys.lock() {
+            for k in keys {
+                if !set.contains(k) {
+                    set.insert(k.to_owned());
+                }
+            }
+        }
+    }
+
     pub fn set_last_error(&self, e: String) {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(e);

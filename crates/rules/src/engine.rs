@@ -175,7 +175,7 @@ impl Engine {
             rs.problem = Some(problem_of(st));
         }
 
-        self.reconcile(store, id, &mut rs, cause, now, out);
+        self.reconcile(store, id, &mut rs, cause, &st.context, now, out);
         put(store, id, rs, before, new);
     }
 
@@ -210,7 +210,7 @@ impl Engine {
             }
             None => {}
         }
-        self.reconcile(store, id, &mut rs, cause, now, out);
+        self.reconcile(store, id, &mut rs, cause, &a.context, now, out);
         put(store, id, rs, before, new);
     }
 
@@ -240,7 +240,7 @@ impl Engine {
             host_blocks,
             ..Trigger::default()
         };
-        self.reconcile(store, id, &mut rs, cause, now, out);
+        self.reconcile(store, id, &mut rs, cause, &a.context, now, out);
         put(store, id, rs, before, new);
     }
 
@@ -268,7 +268,7 @@ impl Engine {
             }
             _ => {}
         }
-        self.reconcile(store, id, &mut rs, cause, now, out);
+        self.reconcile(store, id, &mut rs, cause, &d.context, now, out);
         put(store, id, rs, before, new);
     }
 
@@ -313,17 +313,20 @@ impl Engine {
             host_blocks,
             ..Trigger::default()
         };
-        self.reconcile(store, id, &mut rs, cause, now, out);
+        self.reconcile(store, id, &mut rs, cause, &d.context, now, out);
         put(store, id, rs, before, new);
     }
 
-    /// Bring PagerDuty in line with what is known of the resource.
+    /// Bring PagerDuty in line with what is known of the resource. `ctx` is what the shim
+    /// said about the resource with this event (names for the log lines).
+    #[allow(clippy::too_many_arguments)]
     fn reconcile(
         &self,
         store: &mut impl Store,
         id: ResourceId,
         rs: &mut ResourceState,
         cause: Trigger,
+        ctx: &Context,
         now: i64,
         out: &mut Outcome,
     ) {
@@ -334,7 +337,7 @@ impl Engine {
         // Resolve: on recovery, on a non-paging state, on disable. Resolves are never held.
         if !problem_now || disabled {
             if let Some(incident) = rs.incident.take() {
-                self.emit_action(store, id, rs, &incident, Action::Resolve, now, out);
+                self.emit_action(store, id, ctx, &incident, Action::Resolve, now, out);
             }
         }
         if !problem_now {
@@ -347,7 +350,7 @@ impl Engine {
         // Reopen on ack loss: PagerDuty would not notify a new trigger on an acknowledged incident.
         if cause.ack_lost && alerts.reopen_on_ack_loss {
             if let Some(incident) = rs.incident.take_if(|i| i.acked) {
-                self.emit_action(store, id, rs, &incident, Action::Resolve, now, out);
+                self.emit_action(store, id, ctx, &incident, Action::Resolve, now, out);
                 rs.owed = true;
             }
         }
@@ -359,7 +362,7 @@ impl Engine {
                     if rs.owed && rs.held != Some(reason) {
                         out.notes.push(Note::Held {
                             resource: id,
-                            names: self.names(store, id, self.context_of(rs)),
+                            names: self.names(store, id, self.naming_context(rs, ctx)),
                             reason,
                         });
                     }
@@ -371,7 +374,7 @@ impl Engine {
                     if let Some(was) = rs.held.take() {
                         out.notes.push(Note::Released {
                             resource: id,
-                            names: self.names(store, id, self.context_of(rs)),
+                            names: self.names(store, id, self.naming_context(rs, ctx)),
                             was,
                         });
                     }
@@ -391,7 +394,7 @@ impl Engine {
             || (alerts.acknowledge_on_downtime_start && cause.entered_downtime);
         if acknowledge {
             let incident = incident.clone();
-            self.emit_action(store, id, rs, &incident, Action::Acknowledge, now, out);
+            self.emit_action(store, id, ctx, &incident, Action::Acknowledge, now, out);
             if let Some(i) = rs.incident.as_mut() {
                 i.acked = true;
             }
@@ -511,13 +514,13 @@ impl Engine {
         &self,
         store: &mut impl Store,
         id: ResourceId,
-        rs: &ResourceState,
+        ctx: &Context,
         incident: &Incident,
         action: Action,
         now: i64,
         out: &mut Outcome,
     ) {
-        let names = self.names(store, id, self.context_of(rs));
+        let names = self.names(store, id, ctx);
         let routing_key = incident.routing_key.clone().unwrap_or_default();
         out.outgoing.push(Outgoing {
             resource: id,
@@ -600,12 +603,12 @@ impl Engine {
             .is_some_and(|h| matches!(h.hard_state, Some(1 | 2)) || h.in_downtime)
     }
 
-    fn context_of<'a>(&self, rs: &'a ResourceState) -> &'a Context {
-        static EMPTY: std::sync::OnceLock<Context> = std::sync::OnceLock::new();
-        rs.problem
-            .as_ref()
-            .map(|p| &p.context)
-            .unwrap_or_else(|| EMPTY.get_or_init(Context::default))
+    /// The event's context when it names the resource, else the held problem's.
+    fn naming_context<'a>(&self, rs: &'a ResourceState, ctx: &'a Context) -> &'a Context {
+        match &rs.problem {
+            Some(p) if ctx.host_name.is_none() => &p.context,
+            _ => ctx,
+        }
     }
 
     /// Names from the shim's cache, else learnt from definitions, else from ids.

@@ -265,14 +265,29 @@ impl Spool {
         &self.path
     }
 
-    /// Database + WAL, in bytes.
+    /// Spool size: the database's pages in use plus the WAL, in bytes. Free pages left by
+    /// delivered events do not count: SQLite reuses them, so a spool that filled up during an
+    /// outage accepts batches again once its queue drains.
     pub fn size_bytes(&self) -> u64 {
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
-        [&self.path, &wal]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
+        let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let pages = |pragma: &str| -> u64 {
+            self.conn
+                .query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))
+                .map_or(0, |v| v.max(0) as u64)
+        };
+        let used = pages("page_count").saturating_sub(pages("freelist_count"));
+        match used.checked_mul(pages("page_size")) {
+            Some(db) if db > 0 => db + wal_bytes,
+            _ => std::fs::metadata(&self.path).map_or(0, |m| m.len()) + wal_bytes,
+        }
+    }
+
+    /// Fold the WAL into the database and truncate it (when the spool is near its limit).
+    pub fn reclaim(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// The stored state of a resource.

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
         head_id INTEGER NOT NULL, due_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL)
         WITHOUT ROWID;
      CREATE INDEX heads_by_routing_key ON heads(routing_key, head_id);
+     CREATE INDEX heads_by_due ON heads(routing_key, due_at_ms);
      CREATE TABLE dead_letters(
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         dedup_key TEXT NOT NULL, route TEXT NOT NULL, routing_key TEXT NOT NULL,

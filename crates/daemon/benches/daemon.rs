@@ -1,0 +1,389 @@
+//! Daemon benchmarks, on the real binary (built with the bench profile) and real files:
+//! fsync latency of the spool's filesystem, durable ingest over the socket, delivery to a
+//! loopback mock PagerDuty with pacing off, memory, and start-up with a large backlog.
+//!
+//! `cargo bench -p centreon-pagerduty --bench daemon [-- --pending N]`; results go to stdout
+//! and are recorded by hand in BENCHMARKS.md.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_centreon-pagerduty");
+const KEY: &str = "R0UT1NGKEY0000000000000000000001";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let pending: u64 = args
+        .iter()
+        .position(|a| a == "--pending")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    if args.iter().any(|a| a == "--list") {
+        println!("daemon: benchmark");
+        return;
+    }
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    fsync_latency();
+    ingest();
+    delivery();
+    backlog(pending);
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+fn fsync_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        f.write_all(&[0u8; 4096]).unwrap();
+        let t = Instant::now();
+        f.sync_data().unwrap();
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    println!(
+        "fsync (4 KiB write + fdatasync, 200 samples): median {:?}, p99 {:?}",
+        samples[100], samples[198]
+    );
+}
+
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("broker.sock")
+    }
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(dir: &Path, url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[pagerduty]\nrouting_key = \"{KEY}\"\nurl = \"{url}\"\nrate_limit_per_minute = 100000000\n\
+             [listen]\nsocket = \"{}\"\nsocket_group = \"\"\n\
+             [spool]\ndir = \"{}\"\nmax_size = \"4GiB\"\nmin_free = \"64MiB\"\n\
+             [log]\nlevel = \"warn\"\n{extra}",
+            dir.join("broker.sock").display(),
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Start the daemon and wait for READY=1 on our own notify socket; returns the time it took.
+fn start(dir: tempfile::TempDir, url: &str, extra: &str) -> (Daemon, Duration) {
+    let cfg = config(dir.path(), url, extra);
+    let notify_path = dir.path().join("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let t = Instant::now();
+    let child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = notify.recv(&mut buf).expect("no READY=1 within 60 s");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            break;
+        }
+    }
+    (Daemon { child, dir }, t.elapsed())
+}
+
+fn post(socket: &Path, body: &[u8]) -> u16 {
+    let mut s = UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A BBDO v2 service status line like `steady_10k`'s, about 900 bytes.
+fn status_line(host: u64, service: u64, state: u8, check: i64) -> String {
+    let hard_change = if state == 0 { 1_781_000_000 } else { check };
+    format!(
+        concat!(
+            "{{\"_type\":65560,\"category\":1,\"element\":24,\"acknowledged\":false,\"acknowledgement_type\":0,",
+            "\"active_checks\":true,\"check_attempt\":1,\"check_command\":\"check_disk\",\"check_interval\":5.0,",
+            "\"check_period\":\"24x7\",\"check_type\":0,\"checked\":true,\"enabled\":true,\"event_handler\":\"\",",
+            "\"event_handler_enabled\":true,\"execution_time\":0.012,\"flap_detection\":true,\"flapping\":false,",
+            "\"host_id\":{h},\"last_check\":{c},\"last_hard_state\":{s},\"last_hard_state_change\":{hc},",
+            "\"last_state_change\":{hc},\"last_time_ok\":{c},\"last_update\":{c},\"latency\":0.2,",
+            "\"max_check_attempts\":1,\"next_check\":{n},\"no_more_notifications\":false,\"notification_number\":0,",
+            "\"notify\":true,\"obsess_over_service\":true,\"output\":\"DISK OK - free space: /data {free} MB\\n\",",
+            "\"passive_checks\":false,\"percent_state_change\":0.0,",
+            "\"perfdata\":\"used={used}MB;80000;90000;0;100000 free={free}MB;;;0;100000\",",
+            "\"retry_interval\":1.0,\"scheduled_downtime_depth\":0,\"service_id\":{sv},\"should_be_scheduled\":true,",
+            "\"state\":{s},\"state_type\":1,",
+            "\"_cache\":{{\"host_name\":\"bench-node-{h}\",\"service_description\":\"Disk-/data{sv}\",",
+            "\"hostgroups\":[\"Bench\"],\"servicegroups\":[\"Disks\"],\"host_severity\":1}}}}\n"
+        ),
+        h = host,
+        sv = service,
+        s = state,
+        c = check,
+        hc = hard_change,
+        n = check + 300,
+        used = 40_000 + (check % 1000),
+        free = 60_000 - (check % 1000),
+    )
+}
+
+fn ingest() {
+    let (d, _) = start(
+        tempfile::tempdir().unwrap(),
+        "http://127.0.0.1:9/v2/enqueue",
+        "",
+    );
+    let socket = d.socket();
+    println!("RSS idle: {} KiB", d.rss_kib());
+    // 500 services on 50 hosts; round 0 creates their state, later rounds change nothing.
+    let services: Vec<(u64, u64)> = (0..500).map(|i| (1000 + i / 10, 50_000 + i)).collect();
+    let round = |r: i64| -> Vec<u8> {
+        services
+            .iter()
+            .flat_map(|&(h, s)| status_line(h, s, 0, 1_781_000_000 + r * 300).into_bytes())
+            .collect()
+    };
+    assert_eq!(post(&socket, &round(0)), 200);
+    let batch_lines = 1000;
+    let rounds: Vec<Vec<u8>> = (1..=400).map(round).collect();
+    let mut batches = Vec::new();
+    for pair in rounds.chunks(batch_lines / 500) {
+        batches.push(pair.concat());
+    }
+    let events = (batches.len() * batch_lines) as f64;
+    let t = Instant::now();
+    for b in &batches {
+        assert_eq!(post(&socket, b), 200);
+    }
+    let elapsed = t.elapsed();
+    println!(
+        "durable ingest, steady state, NDJSON batches of {batch_lines} over the socket: {:.0} events/s ({} events in {:?})",
+        events / elapsed.as_secs_f64(),
+        events,
+        elapsed
+    );
+    // Batches that each change every resource (write path): 500 triggers then 500 resolves.
+    let t = Instant::now();
+    let mut changed = 0;
+    for r in 0..20i64 {
+        let state = if r % 2 == 0 { 2 } else { 0 };
+        let body: Vec<u8> = services
+            .iter()
+            .flat_map(|&(h, s)| status_line(h, s, state, 1_781_200_000 + r * 300).into_bytes())
+            .collect();
+        assert_eq!(post(&socket, &body), 200);
+        changed += services.len();
+    }
+    let elapsed = t.elapsed();
+    println!(
+        "durable ingest, every event a state change (trigger or resolve queued), batches of 500: {:.0} events/s",
+        changed as f64 / elapsed.as_secs_f64()
+    );
+    println!("RSS after ingest: {} KiB", d.rss_kib());
+}
+
+/// A loopback PagerDuty that answers 202 at once and counts.
+fn mock() -> (String, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v2/enqueue", listener.local_addr().unwrap());
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let counter = counter.clone();
+                            async move {
+                                use http_body_util::BodyExt;
+                                let _ = req.into_body().collect().await;
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(202)
+                                    .body(http_body_util::Full::new(hyper::body::Bytes::from_static(
+                                        b"{\"status\":\"success\",\"message\":\"Event processed\"}",
+                                    )))
+                                    .unwrap(),
+                            )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (url, count)
+}
+
+fn delivery() {
+    let (url, count) = mock();
+    let (d, _) = start(tempfile::tempdir().unwrap(), &url, "");
+    let socket = d.socket();
+    let n = 10_000u64;
+    // First sight of each service: HARD CRITICAL → one trigger per dedup key.
+    let lines: Vec<String> = (0..n)
+        .map(|i| status_line(2000 + i / 100, 70_000 + i, 2, 1_781_300_000))
+        .collect();
+    let t = Instant::now();
+    for chunk in lines.chunks(1000) {
+        assert_eq!(post(&socket, chunk.concat().as_bytes()), 200);
+    }
+    while count.load(Ordering::Relaxed) < n {
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "delivery stalled at {}",
+            count.load(Ordering::Relaxed)
+        );
+    }
+    let elapsed = t.elapsed();
+    println!(
+        "delivery to a loopback mock (202 at once), pacing off, concurrency 8: {:.0} alerts/s ({n} alerts in {:?})",
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed
+    );
+}
+
+fn backlog(pending: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    let t = Instant::now();
+    {
+        let mut spool = spool::Spool::open(&spool_dir).unwrap();
+        let mut id = 0u64;
+        while id < pending {
+            let mut batch = spool::Batch::default();
+            for _ in 0..10_000.min(pending - id) {
+                let key = format!("{}_{}", 10_000 + id / 100, id);
+                batch.deliveries.push(spool::NewDelivery {
+                    body: format!("{{\"routing_key\":\"{KEY}\",\"event_action\":\"trigger\",\"dedup_key\":\"{key}\",\"payload\":{{\"summary\":\"bench-node/Disk: CRITICAL - DISK CRITICAL\",\"source\":\"bench-node\",\"severity\":\"critical\"}}}}"),
+                    dedup_key: key,
+                    route: "default".into(),
+                    routing_key: KEY.into(),
+                    action: "trigger".into(),
+                    host_id: 1,
+                    service_id: id,
+                    resource: "bench-node/Disk".into(),
+                    ingested_at_ms: 1_795_000_000_000,
+                    due_at_ms: 0,
+                });
+                id += 1;
+            }
+            spool.commit_batch(&batch).unwrap();
+        }
+        // Paused by an operator so that the backlog stays while we measure.
+        spool.set_route_paused("default", true, 0).unwrap();
+    }
+    println!(
+        "backlog: {pending} pending deliveries written in {:?}",
+        t.elapsed()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::rename(&spool_dir, tmp.path().join("spool")).unwrap();
+    let (d, ready) = start(tmp, "http://127.0.0.1:9/v2/enqueue", "");
+    std::thread::sleep(Duration::from_secs(3));
+    let size: u64 = std::fs::read_dir(d.dir.path().join("spool"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "with {pending} pending: READY after {:?}, RSS {} KiB (spool {} MiB)",
+        ready,
+        d.rss_kib(),
+        size >> 20
+    );
+    let t = Instant::now();
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    write!(
+        s,
+        "GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    println!(
+        "status with {pending} pending answered in {:?}",
+        t.elapsed()
+    );
+}
