@@ -104,9 +104,10 @@ fn config(dir: &Path, url: &str, extra: &str) -> PathBuf {
             "[pagerduty]\nrouting_key = \"{KEY}\"\nurl = \"{url}\"\nrate_limit_per_minute = 100000000\n\
              [listen]\nsocket = \"{}\"\nsocket_group = \"\"\n\
              [spool]\ndir = \"{}\"\nmax_size = \"4GiB\"\nmin_free = \"64MiB\"\n\
-             [log]\nlevel = \"warn\"\n{extra}",
+             [log]\nlevel = \"{level}\"\n{extra}",
             dir.join("broker.sock").display(),
-            dir.join("spool").display()
+            dir.join("spool").display(),
+            level = std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
         ),
     )
     .unwrap();
@@ -127,7 +128,16 @@ fn start(dir: tempfile::TempDir, url: &str, extra: &str) -> (Daemon, Duration) {
         .args(["run", "-c"])
         .arg(&cfg)
         .env("NOTIFY_SOCKET", &notify_path)
-        .stderr(Stdio::null())
+        .stderr(match std::env::var_os("BENCH_DAEMON_LOG") {
+            Some(p) => Stdio::from(
+                std::fs::File::options()
+                    .append(true)
+                    .create(true)
+                    .open(p)
+                    .unwrap(),
+            ),
+            None => Stdio::null(),
+        })
         .spawn()
         .unwrap();
     let mut buf = [0u8; 4096];
@@ -264,6 +274,7 @@ fn mock() -> (String, Arc<AtomicU64>) {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(

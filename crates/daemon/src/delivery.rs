@@ -20,6 +20,8 @@ use tracing::{error, info, warn};
 pub const GROUP_COMMIT: Duration = Duration::from_millis(100);
 /// A trigger delivered this late carries `custom_details.delivery_delay_seconds`.
 pub const LATE_AFTER_MS: i64 = 2_000;
+/// Longest sleep of the dispatcher when nothing wakes it.
+const IDLE_POLL_MS: i64 = 100;
 /// Consecutive non-key 400s that pause a routing key.
 const MAX_CONSECUTIVE_400: u32 = 5;
 
@@ -43,6 +45,7 @@ impl Sender {
             .timeout(cfg.timeout.0)
             .connect_timeout(cfg.timeout.0)
             .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
             .user_agent(concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION")));
         if !cfg.proxy.is_empty() {
             builder = builder.proxy(reqwest::Proxy::all(&cfg.proxy)?);
@@ -184,8 +187,9 @@ pub async fn run(
                 .saturating_sub(active.load(std::sync::atomic::Ordering::Relaxed));
             tokio::task::spawn_blocking(move || pick(&shared, &busy, &cfg, rate, woken, free))
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|_| (Vec::new(), now_ms() + IDLE_POLL_MS))
         };
+        let (picked, wake_at) = picked;
         for (p, action) in picked {
             match action {
                 Pick::Send => {
@@ -216,9 +220,10 @@ pub async fn run(
         }
         while in_flight.try_join_next().is_some() {}
         woken = false;
+        let nap = (wake_at - now_ms()).clamp(1, IDLE_POLL_MS) as u64;
         tokio::select! {
             _ = shared.wake.notified() => woken = true,
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(nap)) => {}
             _ = stop.changed() => {}
         }
     }
@@ -254,20 +259,22 @@ fn pick(
     rate: u32,
     woken: bool,
     free_slots: usize,
-) -> Vec<(Pending, Pick)> {
+) -> (Vec<(Pending, Pick)>, i64) {
     let now = now_ms();
-    let Ok(spool) = shared.spool.lock() else {
-        return Vec::new();
+    // When to look again if nothing wakes the dispatcher earlier.
+    let mut wake_at = now + IDLE_POLL_MS;
+    let Ok(spool) = shared.reader.lock() else {
+        return (Vec::new(), wake_at);
     };
     let Ok(mut busy) = busy.lock() else {
-        return Vec::new();
+        return (Vec::new(), wake_at);
     };
     let Ok(mut keys) = shared.keys.lock() else {
-        return Vec::new();
+        return (Vec::new(), wake_at);
     };
     let routing_keys: Vec<String> = match shared.routing_keys.lock() {
         Ok(k) => k.iter().cloned().collect(),
-        Err(_) => return Vec::new(),
+        Err(_) => return (Vec::new(), wake_at),
     };
     let mut out = Vec::new();
     let mut free_slots = free_slots;
@@ -279,13 +286,18 @@ fn pick(
         let state = keys
             .entry(routing_key.clone())
             .or_insert_with(|| KeyState::new("", now));
-        if state.paused_until_ms > now || state.operator_paused {
+        if state.operator_paused {
+            continue;
+        }
+        if state.paused_until_ms > now {
+            wake_at = wake_at.min(state.paused_until_ms);
             continue;
         }
         if woken {
             state.next_check_ms = 0;
         }
         if state.next_check_ms > now {
+            wake_at = wake_at.min(state.next_check_ms);
             continue;
         }
         // After a pause, one request probes the key; the others wait for its answer.
@@ -302,6 +314,9 @@ fn pick(
         };
         slots = slots.min(tokens);
         if slots == 0 {
+            // Come back when the bucket has a token again.
+            let per_token_ms = (60_000 / i64::from(rate.max(1))).max(1);
+            wake_at = wake_at.min(now + per_token_ms);
             continue;
         }
         let due = match spool.due(&routing_key, now, slots, &|k| busy.contains(k)) {
@@ -338,7 +353,7 @@ fn pick(
             out.push((p, Pick::Send));
         }
     }
-    out
+    (out, wake_at)
 }
 
 /// Collapse (a stale trigger whose resolve is queued behind it) and expiry (`max_event_age`).

@@ -47,6 +47,7 @@ pub async fn run(
             .with_context(|| format!("creating the spool directory {}", spool_dir.display()))?;
         let _ = std::fs::set_permissions(&spool_dir, std::fs::Permissions::from_mode(0o750));
     }
+    let reader_dir = spool_dir.clone();
     let spool = match Spool::open(&spool_dir) {
         Ok(s) => s,
         Err(e @ SpoolError::TooNew { .. }) => return Err(RunError::Config(e.to_string())),
@@ -77,9 +78,11 @@ pub async fn run(
         }
     };
 
+    let reader = Spool::open(&reader_dir).map_err(|e| RunError::Other(e.into()))?;
     let engine = rules::Engine::new(loaded.rules_settings());
     let shared = Arc::new(Shared {
         spool: Mutex::new(spool),
+        reader: Mutex::new(reader),
         ingest: Mutex::new(Ingest::new(engine)),
         metrics: Default::default(),
         wake: Default::default(),

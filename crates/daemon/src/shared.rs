@@ -105,6 +105,9 @@ pub const BURST: f64 = 10.0;
 pub struct Shared {
     pub loaded: Loaded,
     pub spool: Mutex<Spool>,
+    /// A second connection for the dispatcher's reads: in WAL mode they never wait for a
+    /// commit (an fsync) of the writer above.
+    pub reader: Mutex<Spool>,
     pub ingest: Mutex<Ingest>,
     pub metrics: Metrics,
     /// New deliveries were queued, or a key was released.

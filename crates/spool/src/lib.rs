@@ -404,7 +404,8 @@ impl Spool {
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.id, d.dedup_key, d.route, d.routing_key, d.action, d.body, d.resource,
                     d.ingested_at_ms, h.attempts
-             FROM heads h JOIN deliveries d ON d.id = h.head_id
+             FROM heads h INDEXED BY heads_by_routing_key
+             JOIN deliveries d ON d.id = h.head_id
              WHERE h.routing_key = ?1 AND h.due_at_ms <= ?2
              ORDER BY h.head_id",
         )?;
