@@ -356,7 +356,53 @@ fn pick(
     (out, wake_at)
 }
 
-/// Collapse (a stale trigger whose resolve is queued behind it) and expiry (`max_event_age`).
+/// What to do with a queue head before sending it (DESIGN §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    /// Send it.
+    Send,
+    /// A trigger older than `collapse_after` whose resolve is queued behind it: neither it nor
+    /// anything queued before that resolve is sent (these ids, head first).
+    Collapse(Vec<i64>),
+    /// Past `max_event_age`: a superseded trigger, or an acknowledge. Dead letter.
+    Expire(&'static str),
+}
+
+/// Decide about a head `age_ms` old, with `behind` = (id, action) queued after it for its key.
+/// `behind` is only consulted for old triggers.
+pub fn stale_head(
+    head_id: i64,
+    action: &str,
+    age_ms: i64,
+    behind: impl FnOnce() -> Vec<(i64, String)>,
+    collapse_ms: i64,
+    max_age_ms: i64,
+) -> Stale {
+    match action {
+        "trigger" if age_ms > collapse_ms || age_ms > max_age_ms => {
+            let behind = behind();
+            if age_ms > collapse_ms {
+                if let Some(pos) = behind.iter().position(|(_, a)| a == "resolve") {
+                    let mut skip = vec![head_id];
+                    skip.extend(behind[..pos].iter().map(|(id, _)| *id));
+                    return Stale::Collapse(skip);
+                }
+            }
+            // A current problem (nothing behind it) is never expired.
+            if age_ms > max_age_ms && !behind.is_empty() {
+                return Stale::Expire("expired: superseded trigger older than max_event_age");
+            }
+            Stale::Send
+        }
+        "acknowledge" if age_ms > max_age_ms => {
+            Stale::Expire("expired: acknowledge older than max_event_age")
+        }
+        // Resolves never expire.
+        _ => Stale::Send,
+    }
+}
+
+/// Apply [`stale_head`] to a picked head: completions instead of a request, or `None`.
 fn skip_without_sending(
     shared: &Shared,
     spool: &spool::Spool,
@@ -364,46 +410,38 @@ fn skip_without_sending(
     p: &Pending,
     now: i64,
 ) -> Option<Vec<Completion>> {
-    let age_ms = now - p.ingested_at_ms;
-    let collapse_ms = cfg.collapse_after.0.as_millis() as i64;
-    let max_age_ms = cfg.max_event_age.0.as_millis() as i64;
-    if p.action == "trigger" && (age_ms > collapse_ms || age_ms > max_age_ms) {
-        let behind = spool.queued_after(&p.dedup_key, p.id).ok()?;
-        if age_ms > collapse_ms {
-            if let Some(pos) = behind.iter().position(|(_, a)| a == "resolve") {
-                let mut completions = vec![Completion::Done {
-                    id: p.id,
-                    dedup_key: p.dedup_key.clone(),
-                }];
-                completions.extend(behind[..pos].iter().map(|(id, _)| Completion::Done {
-                    id: *id,
-                    dedup_key: p.dedup_key.clone(),
-                }));
-                Metrics::add(&shared.metrics.collapsed, 1);
-                info!(resource = %p.resource, dedup_key = %p.dedup_key, skipped = completions.len(), "Collapsed: the problem ended long ago, its resolve is queued; the trigger is not sent.");
-                return Some(completions);
-            }
+    let decision = stale_head(
+        p.id,
+        &p.action,
+        now - p.ingested_at_ms,
+        || spool.queued_after(&p.dedup_key, p.id).unwrap_or_default(),
+        cfg.collapse_after.0.as_millis() as i64,
+        cfg.max_event_age.0.as_millis() as i64,
+    );
+    match decision {
+        Stale::Send => None,
+        Stale::Collapse(ids) => {
+            Metrics::add(&shared.metrics.collapsed, 1);
+            info!(resource = %p.resource, dedup_key = %p.dedup_key, skipped = ids.len(), "Collapsed: the problem ended long ago and its resolve is queued; the trigger is not sent.");
+            Some(
+                ids.into_iter()
+                    .map(|id| Completion::Done {
+                        id,
+                        dedup_key: p.dedup_key.clone(),
+                    })
+                    .collect(),
+            )
         }
-        if age_ms > max_age_ms && !behind.is_empty() {
+        Stale::Expire(reason) => {
             Metrics::add(&shared.metrics.deliveries_dead_lettered, 1);
-            warn!(resource = %p.resource, dedup_key = %p.dedup_key, "Expired: a superseded trigger older than max_event_age goes to dead letters.");
-            return Some(vec![Completion::DeadLetter {
+            warn!(resource = %p.resource, dedup_key = %p.dedup_key, action = %p.action, "{reason}: it goes to dead letters.");
+            Some(vec![Completion::DeadLetter {
                 id: p.id,
                 dedup_key: p.dedup_key.clone(),
-                reason: "expired: superseded trigger older than max_event_age".into(),
-            }]);
+                reason: reason.to_owned(),
+            }])
         }
     }
-    if p.action == "acknowledge" && age_ms > max_age_ms {
-        Metrics::add(&shared.metrics.deliveries_dead_lettered, 1);
-        warn!(resource = %p.resource, dedup_key = %p.dedup_key, "Expired: an acknowledge older than max_event_age goes to dead letters.");
-        return Some(vec![Completion::DeadLetter {
-            id: p.id,
-            dedup_key: p.dedup_key.clone(),
-            reason: "expired: acknowledge older than max_event_age".into(),
-        }]);
-    }
-    None
 }
 
 /// Send one queued event and decide what becomes of it.
@@ -661,6 +699,88 @@ mod tests {
         assert_eq!(backoff(min, max, 20, 1.0), Duration::from_secs(300));
         // Jitter keeps at least half.
         assert_eq!(backoff(min, max, 3, 0.0), Duration::from_secs(4));
+    }
+
+    fn behind(items: &[(i64, &str)]) -> Vec<(i64, String)> {
+        items.iter().map(|(id, a)| (*id, (*a).to_owned())).collect()
+    }
+
+    const MIN: i64 = 60_000;
+    const COLLAPSE: i64 = 15 * MIN;
+    const MAX_AGE: i64 = 7 * 24 * 60 * MIN;
+
+    #[test]
+    fn stale_trigger_with_queued_resolve_collapses_with_what_lies_between() {
+        let d = stale_head(
+            1,
+            "trigger",
+            16 * MIN,
+            || {
+                behind(&[
+                    (2, "acknowledge"),
+                    (3, "trigger"),
+                    (4, "resolve"),
+                    (5, "trigger"),
+                ])
+            },
+            COLLAPSE,
+            MAX_AGE,
+        );
+        assert_eq!(d, Stale::Collapse(vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn recent_trigger_or_no_resolve_is_sent() {
+        assert_eq!(
+            stale_head(
+                1,
+                "trigger",
+                14 * MIN,
+                || behind(&[(2, "resolve")]),
+                COLLAPSE,
+                MAX_AGE
+            ),
+            Stale::Send
+        );
+        assert_eq!(
+            stale_head(
+                1,
+                "trigger",
+                16 * MIN,
+                || behind(&[(2, "acknowledge")]),
+                COLLAPSE,
+                MAX_AGE
+            ),
+            Stale::Send
+        );
+    }
+
+    #[test]
+    fn max_event_age_expires_superseded_triggers_and_acks_never_current_problems_or_resolves() {
+        let old = MAX_AGE + 1;
+        assert!(matches!(
+            stale_head(
+                1,
+                "trigger",
+                old,
+                || behind(&[(2, "trigger")]),
+                COLLAPSE,
+                MAX_AGE
+            ),
+            Stale::Expire(_)
+        ));
+        assert_eq!(
+            stale_head(1, "trigger", old, Vec::new, COLLAPSE, MAX_AGE),
+            Stale::Send
+        );
+        assert!(matches!(
+            stale_head(1, "acknowledge", old, Vec::new, COLLAPSE, MAX_AGE),
+            Stale::Expire(_)
+        ));
+        assert_eq!(
+            stale_head(1, "resolve", old, Vec::new, COLLAPSE, MAX_AGE),
+            Stale::Send
+        );
     }
 
     #[test]
