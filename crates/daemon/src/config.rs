@@ -637,8 +637,10 @@ fn validate(c: &Config, purpose: Purpose, err: &mut ErrFn<'_>, warnings: &mut Ve
         }
     }
     if has_key {
-        if let Err(e) = pagerduty::validate_routing_key(&pd.routing_key.0) {
-            err(&["pagerduty", "routing_key"], e.to_string());
+        match check_routing_key(&pd.routing_key.0) {
+            Err(e) => err(&["pagerduty", "routing_key"], e),
+            Ok(Some(w)) => warnings.push(format!("pagerduty.routing_key: {w}")),
+            Ok(None) => {}
         }
     }
     if !(pd.url.is_empty() || pd.url.starts_with("https://") || pd.url.starts_with("http://")) {
@@ -778,8 +780,10 @@ fn validate(c: &Config, purpose: Purpose, err: &mut ErrFn<'_>, warnings: &mut Ve
             );
         }
         if let Some(k) = &r.routing_key {
-            if let Err(err_) = pagerduty::validate_routing_key(&k.0) {
-                e("routing_key", err_.to_string());
+            match check_routing_key(&k.0) {
+                Err(m) => e("routing_key", m),
+                Ok(Some(w)) => warnings.push(format!("route {:?}: routing_key: {w}", r.name)),
+                Ok(None) => {}
             }
         }
         for (key, list) in [("hosts", &r.hosts), ("services", &r.services)] {
@@ -829,6 +833,24 @@ fn validate(c: &Config, purpose: Purpose, err: &mut ErrFn<'_>, warnings: &mut Ve
     if d.concurrency == 0 {
         err(&["delivery", "concurrency"], "must be at least 1".into());
     }
+}
+
+/// A routing key that cannot be right is an error; one that does not look like PagerDuty's
+/// 32 letters and digits is only a warning (PagerDuty will say whether it accepts it, and the
+/// daemon then pauses the key and keeps everything). Messages never contain the key.
+fn check_routing_key(key: &str) -> Result<Option<String>, String> {
+    if key.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(pos) = key
+        .chars()
+        .position(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+    {
+        return Err(format!("contains a space, control or non-ASCII character at position {} (a copy-paste problem?)", pos + 1));
+    }
+    Ok(pagerduty::validate_routing_key(key).err().map(|e| {
+        format!("{e}: PagerDuty integration keys are 32 letters and digits; check it with centreon-pagerduty send-test")
+    }))
 }
 
 /// Read every routing key (inline or from its file, after checking the file's owner and mode).
@@ -903,7 +925,7 @@ pub fn read_key_file(path: &Path) -> Result<Secret, String> {
     if key.is_empty() {
         return Err(format!("{shown} is empty"));
     }
-    pagerduty::validate_routing_key(&key).map_err(|e| format!("{shown}: {e}"))?;
+    check_routing_key(&key).map_err(|e| format!("{shown}: {e}"))?;
     Ok(Secret(key))
 }
 
@@ -1150,11 +1172,25 @@ mod tests {
 
     #[test]
     fn routing_keys_never_appear_in_errors() {
-        let bad = "R0UT1NGKEY00000000000000000000012345";
+        let bad = "R0UT1NGKEY000000000 00000000000012345";
         let e = errors(&format!("[pagerduty]\nrouting_key = \"{bad}\"\n"), &[]);
         assert!(
             e.iter().all(|l| !l.contains(bad) && !l.contains(KEY)),
             "{e:?}"
+        );
+        assert!(e[0].contains("position 20"), "{e:?}");
+        // A key of another length is only a warning.
+        let odd = "R0UT1NGKEY00000000000000000000012345";
+        let l = load(&format!("[pagerduty]\nrouting_key = \"{odd}\"\n"), &[]).unwrap();
+        assert!(
+            l.warnings.iter().all(|w| !w.contains(odd)),
+            "{:?}",
+            l.warnings
+        );
+        assert!(
+            l.warnings.iter().any(|w| w.contains("32")),
+            "{:?}",
+            l.warnings
         );
         assert_eq!(format!("{:?}", Secret(KEY.into())), "…0001");
     }
