@@ -41,7 +41,10 @@ fn read_line<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
 }
 
 /// Reads the start line and headers. `Ok(None)` on EOF before the message starts.
-pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<(String, Vec<(String, String)>)>> {
+/// A request or status line and its headers.
+pub type Head = (String, Vec<(String, String)>);
+
+pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
     let start = loop {
         match read_line(r)? {
             None => return Ok(None),

@@ -835,3 +835,71 @@ impl Rng {
         lo + self.next() % (hi - lo).max(1)
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Operator commands (tests/e2e_commands.rs)
+
+/// Removes from `cmd`'s environment every variable the binary reads (as [`Daemon`] does for the
+/// commands it runs): logging, systemd, socket activation and `CENTREON_PAGERDUTY_*`.
+pub fn scrub_env(cmd: &mut Command) -> &mut Command {
+    for k in [
+        "RUST_LOG",
+        "JOURNAL_STREAM",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    ] {
+        cmd.env_remove(k);
+    }
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if k.starts_with("CENTREON_PAGERDUTY_") {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
+}
+
+/// Runs the binary with exactly `args` (no `-c` added), a scrubbed environment plus `env`.
+pub fn run_bin(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    scrub_env(&mut cmd);
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    cmd.output()
+        .unwrap_or_else(|e| panic!("run {BIN} {args:?}: {e}"))
+}
+
+impl Config {
+    /// Removes `section.key` (no-op when absent).
+    pub fn unset(mut self, section: &str, key: &str) -> Config {
+        if let Some((_, entries)) = self.sections.iter_mut().find(|(s, _)| s == section) {
+            entries.retain(|(k, _)| k != key);
+        }
+        self
+    }
+}
+
+impl Daemon {
+    /// `centreon-pagerduty ARGS -c CONFIG` with extra environment variables.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command()
+            .args(args)
+            .arg("-c")
+            .arg(&self.config_path)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {BIN} {args:?}: {e}"))
+    }
+
+    /// Writes `text` verbatim as the config (takes effect at the next start or command).
+    pub fn write_config_text(&self, text: &str) {
+        std::fs::write(&self.config_path, text).expect("write config");
+    }
+}

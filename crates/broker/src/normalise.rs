@@ -66,6 +66,8 @@ pub enum RejectReason {
     NoElement,
     #[error("missing or invalid host_id")]
     NoHostId,
+    #[error("missing or invalid service_id")]
+    NoServiceId,
     #[error("missing or invalid state")]
     NoState,
     #[error("downtime without id")]
@@ -113,8 +115,9 @@ pub fn normalise_line(line: &[u8]) -> Result<Normalised, Rejection> {
 }
 
 /// Normalise one parsed raw event.
-pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
+pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
     use element::*;
+    let cache = raw.cache.take();
     let (category, element) = match (raw.category, raw.element, raw.type_id) {
         (Some(c), Some(e), _) => (c, e),
         (_, _, Some(t)) if t > 0 => (t >> 16, t & 0xffff),
@@ -131,7 +134,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
         return Ok(Normalised::Ignored(Ignored::Element { category, element }));
     };
     let service_id = raw.service_id.filter(|&s| s > 0).unwrap_or(0);
-    let context = context(raw.cache.as_ref());
+    let context = context(cache);
     if context
         .host_name
         .as_deref()
@@ -153,7 +156,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
         HOST_STATUS_V2 | SERVICE_STATUS_V2 | PB_HOST_STATUS | PB_SERVICE_STATUS => {
             let is_service = matches!(element, SERVICE_STATUS_V2 | PB_SERVICE_STATUS);
             if is_service && service_id == 0 {
-                return reject(RejectReason::NoHostId);
+                return reject(RejectReason::NoServiceId);
             }
             let v3 = matches!(element, PB_HOST_STATUS | PB_SERVICE_STATUS);
             if v3 && is_service && raw.kind == Some(SERVICE_TYPE_BA) {
@@ -163,8 +166,8 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
                 return reject(RejectReason::NoState);
             };
             let (output, long_output) = split_output(
-                raw.output.as_deref().unwrap_or(""),
-                raw.long_output.as_deref().unwrap_or(""),
+                raw.output.take().unwrap_or_default(),
+                raw.long_output.take().unwrap_or_default(),
             );
             Event::Status(Status {
                 resource: resource(is_service),
@@ -179,7 +182,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
                 last_hard_state_change: positive(raw.last_hard_state_change),
                 output,
                 long_output,
-                perfdata: raw.perfdata.unwrap_or_default(),
+                perfdata: raw.perfdata.take().unwrap_or_default(),
                 ack: ack_of_status(raw.acknowledged, raw.acknowledgement_type),
                 downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
                 flapping: raw.flapping,
@@ -191,7 +194,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
         PB_ADAPTIVE_SERVICE_STATUS | PB_ADAPTIVE_HOST_STATUS => {
             let is_service = element == PB_ADAPTIVE_SERVICE_STATUS;
             if is_service && service_id == 0 {
-                return reject(RejectReason::NoHostId);
+                return reject(RejectReason::NoServiceId);
             }
             if is_service && raw.kind == Some(SERVICE_TYPE_BA) {
                 return Ok(Normalised::Ignored(Ignored::Bam));
@@ -241,7 +244,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
         HOST_V2 | PB_HOST | PB_ADAPTIVE_HOST | SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE => {
             let is_service = matches!(element, SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE);
             if is_service && service_id == 0 {
-                return reject(RejectReason::NoHostId);
+                return reject(RejectReason::NoServiceId);
             }
             let (host_name, service_description) = if is_service {
                 (raw.host_name, raw.description)
@@ -255,7 +258,7 @@ pub fn normalise(raw: RawEvent) -> Result<Normalised, Rejection> {
                 service_description: service_description.filter(|s| !s.is_empty()),
                 enabled: raw.enabled,
                 notify: raw.notify,
-                volatile: raw.is_volatile,
+                volatile: raw.is_volatile.or(raw.is_volatile_v3),
                 max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
                 context,
             })
@@ -311,38 +314,51 @@ fn ack_of_status(acknowledged: Option<bool>, ack_type: Option<i64>) -> Option<Ac
 
 /// First line of the output, and the long output: from v2's `"first\nlong\n"`, from v3's
 /// `output` + `long_output`, and from the v3 host quirk (long output in `output`).
-fn split_output(output: &str, long_output: &str) -> (String, String) {
-    let output = output.trim_end_matches(['\n', '\r']);
-    let (first, rest) = match output.split_once('\n') {
-        Some((first, rest)) => (first.trim_end_matches('\r'), rest),
-        None => (output, ""),
+///
+/// Works on the owned strings: the common cases (`"first\n"`, v3 without a long output)
+/// allocate nothing.
+fn split_output(mut output: String, long_output: String) -> (String, String) {
+    truncate_end(&mut output, &['\n', '\r']);
+    let rest = match output.find('\n') {
+        Some(newline) => {
+            let rest = output[newline + 1..].to_owned();
+            output.truncate(newline);
+            truncate_end(&mut output, &['\r']);
+            rest
+        }
+        None => String::new(),
     };
-    let long = if long_output.is_empty() {
+    let mut long = if long_output.is_empty() {
         rest
     } else {
         long_output
     };
-    (
-        first.to_owned(),
-        long.trim_end_matches(['\n', '\r']).to_owned(),
-    )
+    truncate_end(&mut long, &['\n', '\r']);
+    (output, long)
 }
 
-fn context(cache: Option<&RawCache>) -> Context {
+/// Remove the trailing characters in `chars`, in place.
+fn truncate_end(s: &mut String, chars: &[char]) {
+    let len = s.trim_end_matches(chars).len();
+    s.truncate(len);
+}
+
+/// The resource's context from the shim's `_cache`, taken by value (no copies).
+fn context(cache: Option<RawCache>) -> Context {
     let Some(c) = cache else {
         return Context::default();
     };
-    let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
     Context {
-        host_name: non_empty(&c.host_name),
-        service_description: non_empty(&c.service_description),
-        hostgroups: c.hostgroups.clone().unwrap_or_default(),
-        servicegroups: c.servicegroups.clone().unwrap_or_default(),
+        host_name: non_empty(c.host_name),
+        service_description: non_empty(c.service_description),
+        hostgroups: c.hostgroups.unwrap_or_default(),
+        servicegroups: c.servicegroups.unwrap_or_default(),
         host_severity: c.host_severity,
         service_severity: c.service_severity,
-        notes_url: non_empty(&c.notes_url),
-        action_url: non_empty(&c.action_url),
-        poller: non_empty(&c.poller),
+        notes_url: non_empty(c.notes_url),
+        action_url: non_empty(c.action_url),
+        poller: non_empty(c.poller),
     }
 }
 
@@ -373,5 +389,9 @@ fn scan_int(line: &[u8], key: &[u8]) -> Option<i64> {
         .position(|&b| !matches!(b, b' ' | b':' | b'\t'))
         .and_then(|start| rest.get(start..))?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == rest.len() {
+        // Cut by the end of the line: maybe not the whole number.
+        return None;
+    }
     std::str::from_utf8(rest.get(..digits)?).ok()?.parse().ok()
 }

@@ -68,8 +68,12 @@ pub struct RawEvent {
     // Definition fields.
     #[serde(deserialize_with = "lenient::boolean")]
     pub enabled: Option<bool>,
+    /// BBDO v2 `volatile`.
     #[serde(rename = "volatile", deserialize_with = "lenient::boolean")]
     pub is_volatile: Option<bool>,
+    /// BBDO v3 `is_volatile` (a separate field, not an alias: a line may carry both).
+    #[serde(rename = "is_volatile", deserialize_with = "lenient::boolean")]
+    pub is_volatile_v3: Option<bool>,
     #[serde(deserialize_with = "lenient::string")]
     pub name: Option<String>,
     #[serde(deserialize_with = "lenient::string")]

@@ -5,6 +5,9 @@
 //! `cargo bench -p centreon-pagerduty --bench daemon [-- --pending N]`; results go to stdout
 //! and are recorded by hand in BENCHMARKS.md.
 
+// A benchmark aborts on any setup failure: that is the right outcome.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};

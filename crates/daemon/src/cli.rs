@@ -264,14 +264,14 @@ fn inject(config_path: Option<&Path>, file: &Path) -> ExitCode {
         Ok(l) => l,
         Err(e) => return config_failure(&e),
     };
-    let socket = PathBuf::from(&loaded.config.listen.socket);
+    let endpoint = crate::commands::Target::of(&loaded).endpoint;
     let result = if file.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
-        crate::inject::inject(&socket, &mut input)
+        crate::inject::inject(&endpoint, &mut input)
     } else {
         match std::fs::File::open(file) {
-            Ok(f) => crate::inject::inject(&socket, &mut std::io::BufReader::new(f)),
+            Ok(f) => crate::inject::inject(&endpoint, &mut std::io::BufReader::new(f)),
             Err(e) => {
                 eprintln!("{}: cannot read: {e}", file.display());
                 return ExitCode::from(EXIT_FAILURE);

@@ -5,7 +5,7 @@ use crate::config::Loaded;
 use crate::inject::request;
 use serde_json::{json, Value};
 use spool::{DeadLetter, Spool};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -37,14 +37,17 @@ pub fn dead_letter_json(d: &DeadLetter) -> Value {
 
 /// Where operator commands find the daemon and the spool.
 pub struct Target {
-    pub socket: PathBuf,
+    pub endpoint: crate::inject::Endpoint,
     pub spool_dir: PathBuf,
 }
 
 impl Target {
     pub fn of(loaded: &Loaded) -> Self {
         Self {
-            socket: PathBuf::from(&loaded.config.listen.socket),
+            endpoint: crate::inject::Endpoint {
+                socket: PathBuf::from(&loaded.config.listen.socket),
+                group: loaded.config.listen.socket_group.clone(),
+            },
             spool_dir: PathBuf::from(&loaded.config.spool.dir),
         }
     }
@@ -57,7 +60,7 @@ impl Target {
         body: Option<&Value>,
     ) -> anyhow::Result<(u16, Value)> {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let (status, answer) = request(&self.socket, method, path, &bytes, TIMEOUT)?;
+        let (status, answer) = request(&self.endpoint, method, path, &bytes, TIMEOUT)?;
         let value = serde_json::from_slice(&answer)
             .unwrap_or_else(|_| json!({ "error": String::from_utf8_lossy(&answer) }));
         Ok((status, value))
@@ -499,7 +502,32 @@ pub fn show_config(loaded: &Loaded) -> String {
             mask(k);
         }
     }
-    toml::to_string(&c).unwrap_or_default()
+    let mut text = toml::to_string(&c).unwrap_or_default();
+    for (route, key) in &loaded.keys {
+        if let Some(k) = key {
+            text.push_str(&format!(
+                "# routing key of route {route}: {}\n",
+                pagerduty::mask_routing_key(&k.0)
+            ));
+        }
+    }
+    text
+}
+
+/// An outcome in words, for `send-test`.
+fn describe(outcome: &pagerduty::Outcome) -> String {
+    use pagerduty::Outcome::*;
+    match outcome {
+        Delivered => "accepted".into(),
+        Throttled => "PagerDuty answered 429 (rate limited): try again in a minute".into(),
+        Retry { reason } => format!("temporary failure, the daemon would retry: {reason}"),
+        RoutingKeyRejected { message } => format!("PagerDuty refused the routing key: {message}"),
+        Rejected { message } => format!("PagerDuty refused the event: {message}"),
+        TooLarge => "PagerDuty answered 413 (too large)".into(),
+        ConfigError { reason } => {
+            format!("configuration problem (endpoint, proxy, TLS or key): {reason}")
+        }
+    }
 }
 
 /// `send-test`: one event now, straight to PagerDuty with the daemon's HTTP settings.
@@ -571,8 +599,9 @@ pub async fn send_test(loaded: &Loaded, resolve: bool, route: Option<&str>, all:
             other => {
                 failed = true;
                 eprintln!(
-                    "route {name} ({label}): {} failed: {other:?}",
-                    event.event_action
+                    "route {name} ({label}): {} failed: {}",
+                    event.event_action,
+                    describe(&other)
                 );
             }
         }
@@ -590,9 +619,4 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// Is the socket there at all (for clearer messages)?
-pub fn socket_hint(path: &Path) -> Option<String> {
-    (!path.exists()).then(|| format!("{} does not exist: is the daemon running?", path.display()))
 }

@@ -4,7 +4,6 @@
 use anyhow::{bail, Context as _};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::Duration;
 
 /// Lines per POST, as the shim's default `max_buffer_size`.
@@ -18,19 +17,38 @@ pub struct Totals {
     pub rejected: u64,
 }
 
+/// Where the daemon listens, and who may talk to it (for clear messages).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub socket: std::path::PathBuf,
+    /// `listen.socket_group`: the group a user needs.
+    pub group: String,
+}
+
 /// An HTTP/1.1 request over the Unix socket; returns (status, body).
 pub fn request(
-    socket: &Path,
+    endpoint: &Endpoint,
     method: &str,
     path: &str,
     body: &[u8],
     timeout: Duration,
 ) -> anyhow::Result<(u16, Vec<u8>)> {
+    let socket = &endpoint.socket;
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => " (is the daemon running? systemctl status centreon-pagerduty)".to_owned(),
-            std::io::ErrorKind::PermissionDenied => " (permission denied: run as root or as a member of the group centreon-pagerduty, e.g. usermod -a -G centreon-pagerduty $USER)".to_owned(),
-            std::io::ErrorKind::ConnectionRefused => " (nothing listens on it: the daemon is stopped)".to_owned(),
+            std::io::ErrorKind::NotFound => {
+                " (is the daemon running? systemctl status centreon-pagerduty)".to_owned()
+            }
+            std::io::ErrorKind::PermissionDenied if endpoint.group.is_empty() => {
+                " (permission denied: run as root or as the daemon's user)".to_owned()
+            }
+            std::io::ErrorKind::PermissionDenied => format!(
+                " (permission denied: run as root or as a member of the group {0}, e.g. usermod -a -G {0} $USER, then log in again)",
+                endpoint.group
+            ),
+            std::io::ErrorKind::ConnectionRefused => {
+                " (nothing listens on it: the daemon is stopped)".to_owned()
+            }
             _ => String::new(),
         };
         anyhow::anyhow!("cannot connect to {}: {e}{hint}", socket.display())
@@ -42,17 +60,22 @@ pub fn request(
     } else {
         "application/json"
     };
-    let head = format!(
+    let mut message = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: centreon-pagerduty/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION"),
         body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    )
+    .into_bytes();
+    message.extend_from_slice(body);
+    // The daemon may answer (e.g. 403, 413) and close before reading everything: still read
+    // its answer after a failed write.
+    let written = stream.write_all(&message);
     let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .context("reading the daemon's answer")?;
+    let read = stream.read_to_end(&mut response);
+    if response.is_empty() {
+        written.context("sending the request to the daemon")?;
+        read.context("reading the daemon's answer")?;
+    }
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -92,7 +115,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// Post every line of `input` in batches.
-pub fn inject(socket: &Path, input: &mut dyn BufRead) -> anyhow::Result<Totals> {
+pub fn inject(endpoint: &Endpoint, input: &mut dyn BufRead) -> anyhow::Result<Totals> {
     let mut totals = Totals::default();
     let mut batch = Vec::new();
     let mut lines = 0;
@@ -107,7 +130,7 @@ pub fn inject(socket: &Path, input: &mut dyn BufRead) -> anyhow::Result<Totals> 
         }
         if (n == 0 && lines > 0) || lines >= BATCH_LINES {
             let (status, body) = request(
-                socket,
+                endpoint,
                 "POST",
                 "/v1/events",
                 &batch,

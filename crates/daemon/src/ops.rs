@@ -361,6 +361,7 @@ pub async fn retry(
 pub async fn purge(
     State(shared): State<Arc<Shared>>,
     Extension(peer): Extension<Option<Peer>>,
+    _body: axum::body::Bytes,
 ) -> Response {
     if let Some(r) = forbidden_unless_privileged(peer) {
         return r;

@@ -338,6 +338,8 @@ impl Engine {
         if !problem_now || disabled {
             if let Some(incident) = rs.incident.take() {
                 self.emit_action(store, id, ctx, &incident, Action::Resolve, now, out);
+                // A problem still there when the resource is enabled again pages again.
+                rs.owed = problem_now;
             }
         }
         if !problem_now {

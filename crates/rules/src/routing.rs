@@ -58,6 +58,7 @@ fn matches(c: &Criteria, s: &Subject<'_>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::settings::anchored_regex;
@@ -134,13 +135,15 @@ mod tests {
             ..Default::default()
         };
         let mut ctx = Context::default();
-        let s = |ctx| Subject {
-            is_host: true,
-            host: "h",
-            service: None,
-            state: 1,
-            context: ctx,
-        };
+        fn s(ctx: &Context) -> Subject<'_> {
+            Subject {
+                is_host: true,
+                host: "h",
+                service: None,
+                state: 1,
+                context: ctx,
+            }
+        }
         assert_eq!(choose(&settings, &s(&ctx)).name, "default");
         ctx.host_severity = Some(3);
         assert_eq!(choose(&settings, &s(&ctx)).name, "vip");

@@ -1,4 +1,5 @@
 //! The spool's durability and queue rules, on real SQLite files in temp dirs.
+#![allow(clippy::unwrap_used)]
 
 use spool::{
     Batch, Completion, NewDelivery, Spool, SpoolError, DB_FILE, MAX_KEPT_ROWS, SCHEMA_VERSION,
