@@ -48,6 +48,8 @@ local unix = require("socket.unix")   -- unix() creates a stream socket in 3.0 a
 local byte, char, find, format, sub = string.byte, string.char, string.find, string.format, string.sub
 local concat = table.concat
 local math_type, tointeger, huge = math.type, math.tointeger, math.huge
+local type, pairs, ipairs, next, pcall = type, pairs, ipairs, next, pcall
+local tostring, tonumber, setmetatable, getmetatable = tostring, tonumber, setmetatable, getmetatable
 local gettime = socket.gettime
 
 local TOML = "/etc/centreon-pagerduty/centreon-pagerduty.toml"
@@ -177,6 +179,12 @@ local function log_debug(msg) log("info", 3, msg) end
 ------------------------------------------------------------------------------
 -- JSON encoder: valid UTF-8 out, every control character escaped, integers stay
 -- integers, floats stay floats, NaN/inf → null. Broker's json_encode escapes too little.
+--
+-- It runs for every event on Broker's output thread, so it avoids Lua's slow paths:
+-- no unanchored pattern search over strings (string.find with a character class tries
+-- every position: ~14 ns a byte); plain strings are recognised by ONE anchored run
+-- (~4 ns a byte) and utf8.len (~2 ns a byte, in C); keys, short strings and small
+-- integers are memoised; one output buffer is reused.
 
 local JSON_OBJECT = {} -- metatable marking a table to encode as an object even when empty
 
@@ -186,8 +194,13 @@ for i = 0, 31 do
   local c = char(i)
   if not ESCAPE[c] then ESCAPE[c] = format("\\u%04x", i) end
 end
-local SPECIAL = "[\0-\31\"\\\127-\255]" -- bytes not copied as is (byte values, not locale %c)
+-- A run of bytes copied as is: all but \0-\31, '"', '\\' and \127 (UTF-8 validity apart).
+-- ']' comes first to be literal in the set; then ' ' '!' '#'..'[' '^'..'~' \128..\255.
+local PLAIN_RUN = "^[] !#-[^-~\128-\255]*"
 local REPLACEMENT = "\239\191\189"        -- U+FFFD
+local utf8_len = utf8.len
+-- Lua 5.3's utf8.len accepts UTF-16 surrogates (ED A0..BF xx); 5.4's does not.
+local LEN_ACCEPTS_SURROGATES = utf8_len("\237\160\128") ~= nil
 
 -- Length of the valid UTF-8 sequence starting with byte b at s[i], or nil and the
 -- length of the invalid prefix (one U+FFFD per maximal invalid subpart, like WHATWG).
@@ -209,46 +222,141 @@ local function utf8_sequence(s, i, b)
   return need + 1
 end
 
-local function encode_string(s)
-  if not find(s, SPECIAL) then return '"' .. s .. '"' end
-  -- s[run..] is copied as is up to the next byte that must be escaped or replaced
-  local out, n, i, run = { '"' }, 1, 1, 1
-  while true do
-    local j = find(s, SPECIAL, i)
-    if not j then break end
-    local b = byte(s, j)
-    local valid, bad, replace
-    if b < 0x80 then
-      replace, bad = ESCAPE[char(b)], 1
-    else
-      valid, bad = utf8_sequence(s, j, b)
-      replace = REPLACEMENT
-    end
-    if valid then
-      i = j + valid
-    else
-      out[n + 1], out[n + 2], n = sub(s, run, j - 1), replace, n + 2
-      i = j + bad
-      run = i
+-- Position of the first byte of s[i..] that starts an invalid UTF-8 sequence, or nil.
+local function first_invalid(s, i)
+  local ok, pos = utf8_len(s, i)
+  if ok then pos = nil end
+  if LEN_ACCEPTS_SURROGATES then
+    local j = find(s, "\237", i, true) -- in valid UTF-8, 0xED is always a lead byte
+    while j and (not pos or j < pos) do
+      local c = byte(s, j + 1)
+      if c and c >= 0xA0 and c <= 0xBF then return j end
+      j = find(s, "\237", j + 1, true)
     end
   end
-  out[n + 1], out[n + 2] = sub(s, run), '"'
+  return pos
+end
+
+-- s with every invalid UTF-8 sequence replaced by U+FFFD.
+local function sanitize_utf8(s, bad_at)
+  local out, n, i = {}, 0, 1
+  while bad_at do
+    local valid, bad = utf8_sequence(s, bad_at, byte(s, bad_at))
+    if valid then -- cannot happen (utf8.len and utf8_sequence agree); never loop
+      out[n + 1], n = sub(s, i, bad_at + valid - 1), n + 1
+      i = bad_at + valid
+    else
+      out[n + 1], out[n + 2], n = sub(s, i, bad_at - 1), REPLACEMENT, n + 2
+      i = bad_at + bad
+    end
+    bad_at = i <= #s and first_invalid(s, i) or nil
+  end
+  out[n + 1] = sub(s, i)
   return concat(out)
 end
 
+-- s with every byte that JSON needs escaped escaped (runs of plain bytes copied whole).
+local function escape_json(s)
+  local out, n, i, len = {}, 0, 1, #s
+  while i <= len do
+    local _, e = find(s, PLAIN_RUN, i) -- anchored at i
+    if e >= i then n = n + 1; out[n] = sub(s, i, e) end
+    if e >= len then break end
+    n = n + 1; out[n] = ESCAPE[sub(s, e + 1, e + 1)]
+    i = e + 2
+  end
+  return concat(out)
+end
+
+local function encode_string_uncached(s)
+  local _, plain_end = find(s, PLAIN_RUN)
+  local len = #s
+  if plain_end == len - 1 and byte(s, len) == 10 and not first_invalid(s, 1) then
+    return '"' .. sub(s, 1, len - 1) .. '\\n"' -- v2 outputs: Engine ends them with "\n"
+  end
+  local bad_at = first_invalid(s, 1)
+  -- U+FFFD replaces bytes >= 0x80 only: the bytes to escape are the same after it
+  if bad_at then s = sanitize_utf8(s, bad_at) end
+  if plain_end ~= #s then s = escape_json(s) end
+  return '"' .. s .. '"'
+end
+
+-- Memo of encoded short strings (Lua interns strings of up to 40 bytes, so looking
+-- them up costs no hashing) and of object keys: emptied when full.
+local MEMO_MAX, MEMO_LEN = 4096, 40
+local string_memo, string_memo_n = {}, 0
+local key_first, key_next, key_memo_n = {}, {}, 0 -- '{"key":' and ',"key":'
+
+local function new_string_memo() return { [true] = "true", [false] = "false" }, 0 end
+string_memo, string_memo_n = new_string_memo() -- also true and false, for encode_table
+
+local function encode_string(s)
+  local e = string_memo[s]
+  if e then return e end
+  e = encode_string_uncached(s)
+  if #s <= MEMO_LEN then
+    if string_memo_n >= MEMO_MAX then string_memo, string_memo_n = new_string_memo() end
+    string_memo[s], string_memo_n = e, string_memo_n + 1
+  end
+  return e
+end
+
+local int_memo = {} -- small integers, always there
+for i = -1, 1023 do int_memo[i] = format("%d", i) end
+local number_memo, number_memo_n = {}, 0 -- other numbers (timestamps, intervals...): emptied when full
+-- a separate table: as keys, 5.0 and 5 are the same
+local float_memo, float_memo_n = {}, 0
+
 local function encode_number(x)
-  if math_type(x) == "integer" then return format("%d", x) end
+  if math_type(x) == "integer" then
+    local s = int_memo[x] or number_memo[x]
+    if s then return s end
+    s = format("%d", x)
+    if number_memo_n >= MEMO_MAX then number_memo, number_memo_n = {}, 0 end
+    number_memo[x], number_memo_n = s, number_memo_n + 1
+    return s
+  end
   if x ~= x or x == huge or x == -huge then return "null" end
-  local s = format("%.14g", x)
+  local s = float_memo[x]
+  if s then return s end
+  s = format("%.14g", x)
   if tonumber(s) ~= x then s = format("%.17g", x) end -- shortest of the two that round-trips
   if find(s, ",", 1, true) then s = s:gsub(",", ".") end -- a locale with a decimal comma
-  if not find(s, "[.eE]") then s = s .. ".0" end          -- 5.0 stays a float
+  if not find(s, ".", 1, true) and not find(s, "e", 1, true) then s = s .. ".0" end -- 5.0 stays a float
+  if x == 0 then return s end -- 0.0 and -0.0 are one key
+  if float_memo_n >= MEMO_MAX then float_memo, float_memo_n = {}, 0 end
+  float_memo[x], float_memo_n = s, float_memo_n + 1
   return s
 end
 
-local encode_into
+-- '{"key":' (first) or ',"key":' for a string or number key; nil for other keys.
+local function encode_key(k, first)
+  local e = (first and key_first or key_next)[k]
+  if e then return e end
+  local tk = type(k)
+  if tk ~= "string" and tk ~= "number" then return nil end
+  local body = encode_string_uncached(tk == "string" and k or encode_number(k)) .. ":"
+  if key_memo_n >= MEMO_MAX then key_first, key_next, key_memo_n = {}, {}, 0 end
+  key_first[k], key_next[k], key_memo_n = "{" .. body, "," .. body, key_memo_n + 1
+  return (first and "{" or ",") .. body
+end
 
-local function encode_table(t, buf, n, depth)
+local encode_table
+
+-- Appends the encoding of v to buf[n+1..]; returns the new n.
+local function encode_into(v, buf, n, depth)
+  local tv = type(v)
+  local s
+  if tv == "string" then s = encode_string(v)
+  elseif tv == "number" then s = encode_number(v)
+  elseif tv == "boolean" then s = v and "true" or "false"
+  elseif tv == "table" and depth < 32 then return encode_table(v, buf, n, depth + 1)
+  else s = "null" end -- nil, functions, userdata, too deep (a cycle)
+  n = n + 1; buf[n] = s
+  return n
+end
+
+function encode_table(t, buf, n, depth)
   local object = getmetatable(t) == JSON_OBJECT
   local count, max = 0, 0
   if not object then -- an array when the keys are exactly 1..n
@@ -268,37 +376,40 @@ local function encode_table(t, buf, n, depth)
     n = n + 1; buf[n] = "]"
     return n
   end
-  n = n + 1; buf[n] = "{"
-  local first = true
+  local first, kf, kn = true, key_first, key_next
   for k, v in pairs(t) do
-    local tk = type(k)
-    if tk == "string" or tk == "number" then
-      if not first then n = n + 1; buf[n] = "," end
+    local key
+    if first then key = kf[k] else key = kn[k] end
+    if not key then key = encode_key(k, first) end
+    if key then
       first = false
-      n = n + 1; buf[n] = encode_string(tk == "string" and k or encode_number(k))
-      n = n + 1; buf[n] = ":"
-      n = encode_into(v, buf, n, depth)
+      -- the common values inline, the rest through encode_into
+      local s = string_memo[v] -- memoised strings, true, false
+      if not s then
+        local tv = type(v)
+        if tv == "string" then s = encode_string(v)
+        elseif tv == "number" then s = math_type(v) == "integer" and int_memo[v] or encode_number(v)
+        end
+      end
+      if s then
+        buf[n + 1], buf[n + 2], n = key, s, n + 2
+      else
+        n = n + 1; buf[n] = key
+        n = encode_into(v, buf, n, depth)
+      end
     end
   end
-  n = n + 1; buf[n] = "}"
+  n = n + 1; buf[n] = first and "{}" or "}"
   return n
 end
 
-function encode_into(v, buf, n, depth)
-  local tv = type(v)
-  local s
-  if tv == "string" then s = encode_string(v)
-  elseif tv == "number" then s = encode_number(v)
-  elseif tv == "boolean" then s = v and "true" or "false"
-  elseif tv == "table" and depth < 32 then return encode_table(v, buf, n, depth + 1)
-  else s = "null" end -- nil, functions, userdata, too deep (a cycle)
-  n = n + 1; buf[n] = s
-  return n
-end
+local out_buffer = {} -- reused: one event at a time (never re-entered)
 
-local function json_encode(v)
-  local buf = {}
-  return concat(buf, "", 1, encode_into(v, buf, 0, 0))
+local function json_encode(v, suffix)
+  local buf = out_buffer
+  local n = encode_into(v, buf, 0, 0)
+  if suffix then n = n + 1; buf[n] = suffix end
+  return concat(buf, "", 1, n)
 end
 
 -- s cut to at most n bytes without splitting a UTF-8 character.
@@ -315,8 +426,8 @@ end
 -- One NDJSON line of at most MAX_EVENT_BYTES (+ "\n"): the longest string fields are
 -- cut until it fits, and the event is marked "_truncated":true.
 local function encode_event(event)
-  local line = json_encode(event)
-  if #line > MAX_EVENT_BYTES then
+  local line = json_encode(event, "\n")
+  if #line > MAX_EVENT_BYTES + 1 then
     local copy = setmetatable({}, JSON_OBJECT)
     for k, v in pairs(event) do copy[k] = v end
     copy._truncated = true
@@ -332,23 +443,29 @@ local function encode_event(event)
       -- every raw byte encodes to at least one byte: cutting `excess` raw bytes is enough
       copy[key] = utf8_cut(copy[key], longest - excess)
     end
+    line = line .. "\n"
   end
-  return line .. "\n"
+  return line
 end
 
 ------------------------------------------------------------------------------
 -- Enrichment from broker_cache: {host_name, service_description, hostgroups,
 -- servicegroups, host_severity, service_severity, notes_url, action_url, poller}.
 
-local function call_cache(method, ...) return broker_cache[method](broker_cache, ...) end
-local function cache(method, ...)
-  local ok, v = pcall(call_cache, method, ...)
+-- Two ways to call broker_cache: directly (the fast path, inside one pcall for the
+-- whole enrichment) and, if that raised, each call protected on its own so that one
+-- failing method costs only its own field.
+-- (Exact argument counts: Broker's methods may tell host from service by their number.)
+local function direct(method, ...) return broker_cache[method](broker_cache, ...) end
+local function protected(method, ...)
+  local ok, v = pcall(direct, method, ...)
   if ok then return v end
   return nil
 end
 local function index(t, k) return t[k] end
 
 local function to_int(v)
+  if math_type(v) == "integer" then return v end
   if type(v) == "string" then v = tonumber(v) end
   if type(v) == "number" then return tointeger(v) end
   return nil
@@ -363,23 +480,24 @@ local function number(v)
 end
 local function group_names(groups)
   if type(groups) ~= "table" then return nil end
-  local names = {}
+  local names, n = nil, 0
   for _, g in ipairs(groups) do
     local name = type(g) == "table" and text(g.group_name)
-    if name then names[#names + 1] = name end
+    if name then
+      n = n + 1
+      if n == 1 then names = { name } else names[n] = name end
+    end
   end
-  if #names > 0 then return names end
-  return nil
+  return names
 end
 
 -- The event's instance_id, else the cached host's (remembered a minute: get_host()
 -- builds a table of some 80 fields at every call).
-local function instance_of(host_id, event_instance)
+local function instance_of(host_id, event_instance, get, t)
   if event_instance and event_instance > 0 then return event_instance end
-  local t = now()
   local known = host_instance[host_id]
   if known and known[2] > t then return known[1] end
-  local host = cache("get_host", host_id)
+  local host = get("get_host", host_id)
   local ok, id = false, nil
   if host ~= nil then ok, id = pcall(index, host, "instance_id") end
   id = ok and to_int(id) or nil
@@ -387,31 +505,108 @@ local function instance_of(host_id, event_instance)
   return id
 end
 
-local function cache_fields(event)
+local function cache_fields(event, get, t)
   local c = setmetatable({}, JSON_OBJECT)
   local host_id = to_int(event.host_id)
   local service_id = to_int(event.service_id)
   local instance_id = to_int(event.instance_id)
   if host_id and host_id > 0 then
-    c.host_name = text(cache("get_hostname", host_id))
-    c.hostgroups = group_names(cache("get_hostgroups", host_id))
-    c.host_severity = number(cache("get_severity", host_id))
+    c.host_name = text(get("get_hostname", host_id))
+    c.hostgroups = group_names(get("get_hostgroups", host_id))
+    c.host_severity = number(get("get_severity", host_id))
     if service_id and service_id > 0 then
-      c.service_description = text(cache("get_service_description", host_id, service_id))
-      c.servicegroups = group_names(cache("get_servicegroups", host_id, service_id))
-      c.service_severity = number(cache("get_severity", host_id, service_id))
-      c.notes_url = text(cache("get_notes_url", host_id, service_id))
-      c.action_url = text(cache("get_action_url", host_id, service_id))
+      c.service_description = text(get("get_service_description", host_id, service_id))
+      c.servicegroups = group_names(get("get_servicegroups", host_id, service_id))
+      c.service_severity = number(get("get_severity", host_id, service_id))
+      c.notes_url = text(get("get_notes_url", host_id, service_id))
+      c.action_url = text(get("get_action_url", host_id, service_id))
     else
-      c.notes_url = text(cache("get_notes_url", host_id))
-      c.action_url = text(cache("get_action_url", host_id))
+      c.notes_url = text(get("get_notes_url", host_id))
+      c.action_url = text(get("get_action_url", host_id))
     end
-    instance_id = instance_of(host_id, instance_id)
+    instance_id = instance_of(host_id, instance_id, get, t)
   end
   if instance_id and instance_id > 0 then
-    c.poller = text(cache("get_instance_name", instance_id))
+    c.poller = text(get("get_instance_name", instance_id))
   end
   return c
+end
+
+-- The same as JSON text, calling broker_cache directly (the fast path: any error →
+-- cache_fields). Built straight as text: no table to build, walk and collect.
+local cache_buf = {}
+local function names_json(groups, buf, n, key)
+  if type(groups) ~= "table" then return n end
+  local first = true
+  for _, g in ipairs(groups) do
+    local name = type(g) == "table" and text(g.group_name)
+    if name then
+      n = n + 1; buf[n] = first and key or ","
+      n = n + 1; buf[n] = string_memo[name] or encode_string(name)
+      first = false
+    end
+  end
+  if not first then n = n + 1; buf[n] = "]" end
+  return n
+end
+local function member(buf, n, key, v)
+  if v == nil then return n end
+  n = n + 1; buf[n] = key
+  n = n + 1; buf[n] = type(v) == "string" and (string_memo[v] or encode_string(v)) or encode_number(v)
+  return n
+end
+local function cache_json_direct(event, t)
+  local bc, buf, n = broker_cache, cache_buf, 0
+  local host_id = to_int(event.host_id)
+  local service_id = to_int(event.service_id)
+  local instance_id = to_int(event.instance_id)
+  if host_id and host_id > 0 then
+    n = member(buf, n, ',"host_name":', text(bc:get_hostname(host_id)))
+    n = names_json(bc:get_hostgroups(host_id), buf, n, ',"hostgroups":[')
+    n = member(buf, n, ',"host_severity":', number(bc:get_severity(host_id)))
+    if service_id and service_id > 0 then
+      n = member(buf, n, ',"service_description":', text(bc:get_service_description(host_id, service_id)))
+      n = names_json(bc:get_servicegroups(host_id, service_id), buf, n, ',"servicegroups":[')
+      n = member(buf, n, ',"service_severity":', number(bc:get_severity(host_id, service_id)))
+      n = member(buf, n, ',"notes_url":', text(bc:get_notes_url(host_id, service_id)))
+      n = member(buf, n, ',"action_url":', text(bc:get_action_url(host_id, service_id)))
+    else
+      n = member(buf, n, ',"notes_url":', text(bc:get_notes_url(host_id)))
+      n = member(buf, n, ',"action_url":', text(bc:get_action_url(host_id)))
+    end
+    instance_id = instance_of(host_id, instance_id, direct, t)
+  end
+  if instance_id and instance_id > 0 then
+    n = member(buf, n, ',"poller":', text(bc:get_instance_name(instance_id)))
+  end
+  if n == 0 then return "{}" end
+  buf[1] = "{" .. sub(buf[1], 2)
+  n = n + 1; buf[n] = "}"
+  return concat(buf, "", 1, n)
+end
+
+-- The event's NDJSON line, with its _cache. Raises only on an unencodable event.
+local function enrich_and_encode(event, t)
+  local ok, json = pcall(cache_json_direct, event, t)
+  if not ok then json = json_encode(cache_fields(event, protected, t)) end
+  event._cache = nil
+  local buf = out_buffer
+  local n = encode_into(event, buf, 0, 0)
+  local last = buf[n]
+  if last == "}" then
+    buf[n], buf[n + 1], buf[n + 2], n = ',"_cache":', json, "}\n", n + 2
+  elseif last == "{}" then
+    buf[n], buf[n + 1], buf[n + 2], n = '{"_cache":', json, "}\n", n + 2
+  else
+    event._cache = cache_fields(event, protected, t)
+    return encode_event(event)
+  end
+  local line = concat(buf, "", 1, n)
+  if #line > MAX_EVENT_BYTES + 1 then
+    event._cache = cache_fields(event, protected, t)
+    return encode_event(event)
+  end
+  return line
 end
 
 ------------------------------------------------------------------------------
@@ -510,16 +705,17 @@ end
 
 -- Post what is due: everything (flush) or only full batches and aged events (write).
 -- Stops at the first failure, and after about one timeout of work in this call.
-local function pump(everything)
-  local t = now()
+local function pump(everything, t)
+  t = t or now()
   if t < next_attempt then return end
-  local started = gettime()
+  local started
   while head <= tail do
     if not everything then
       local due = tail - head + 1 >= batch_cap or buffered_bytes >= cfg.max_batch_bytes
                   or t - stamps[head] >= cfg.max_buffer_age
       if not due then return end
     end
+    started = started or gettime()
     if not post_batch() then return end
     if gettime() - started >= cfg.timeout / 1000 then return end
     t = now()
@@ -608,10 +804,8 @@ local function do_write(event)
     log_error("write() received a " .. type(event) .. ", not a table: is broker_api_version 1?")
     event = setmetatable({ _shim_error = "not a table: " .. type(event) }, JSON_OBJECT)
   end
-  local ok, line = pcall(function()
-    event._cache = cache_fields(event)
-    return encode_event(event)
-  end)
+  local t = now()
+  local ok, line = pcall(enrich_and_encode, event, t)
   if not ok then -- keep a trace of the event rather than losing it: the daemon rejects it visibly
     log_error("cannot encode an event: " .. tostring(line))
     line = json_encode(setmetatable({ _type = event._type, category = event.category,
@@ -619,9 +813,9 @@ local function do_write(event)
       _shim_error = tostring(line) }, JSON_OBJECT)) .. "\n"
   end
   tail = tail + 1
-  lines[tail], stamps[tail] = line, now()
+  lines[tail], stamps[tail] = line, t
   buffered_bytes = buffered_bytes + #line
-  pump(false)
+  pump(false, t)
   return head > tail
 end
 

@@ -16,11 +16,16 @@ as Broker runs it (reference/centreon-broker.md §1, §5):
 * idle: flush() at once if events were written since the last flush, else at
   most once per second; then 100 ms pass (usleep in failover::_run).
 * stop(): flush() (its acknowledgements applied), then the Lua state is dropped.
-  start() again replays every unacknowledged event, in order.
+  start() again replays every unacknowledged event, in order. crash(): the same
+  without the flush() (cbd killed).
 
 Time is emulated: `emu.now` advances only with idle steps and advance(); the
 shim reads it through the CENTREON_PAGERDUTY_NOW hook unless opts.real_clock.
+Every call of write()/flush() is timed: last_call_cpu (os.clock), last_call_wall
+(socket.gettime), and on_call(name, wall, result) if the test sets it.
 ]]
+
+local gettime = require("socket").gettime
 
 local Emulator = {}
 Emulator.__index = Emulator
@@ -238,9 +243,10 @@ end
 
 -- Calls a Lua entry point as luabinding does: a boolean or nothing acknowledged.
 function Emulator:_call(name, ...)
-  local t0 = os.clock()
+  local t0, w0 = os.clock(), gettime()
   local ok, r = pcall(self.env[name], ...)
-  self.last_call_cpu = os.clock() - t0
+  self.last_call_cpu, self.last_call_wall = os.clock() - t0, gettime() - w0
+  if self.on_call then self.on_call(name, self.last_call_wall, r) end
   if not ok or type(r) ~= "boolean" then
     self.stats.errors = self.stats.errors + 1
     self.last_error = ok and ("`" .. name .. "' must return a boolean") or r
@@ -336,6 +342,14 @@ end
 function Emulator:restart()
   self:stop()
   self:start()
+end
+
+-- cbd killed (kill -9, crash): the Lua state is gone without a last flush();
+-- start() then replays every event never acknowledged.
+function Emulator:crash()
+  assert(self.env, "not started")
+  self.env = nil
+  self.total = 0
 end
 
 -- Log records whose text contains `pattern` (plain), optionally only visible ones.

@@ -26,7 +26,7 @@ local function decode_string(s, i) -- s[i] == '"'
   local out, n = {}, 0
   i = i + 1
   while true do
-    local j = find(s, '["\\%c]', i)
+    local j = find(s, '["\\\0-\31]', i) -- DEL (127) may appear raw in JSON
     if not j then fail(s, i, "unterminated string") end
     if j > i then n = n + 1; out[n] = sub(s, i, j - 1) end
     local c = sub(s, j, j)
@@ -70,7 +70,8 @@ local function decode_number(s, i)
   end
   local v = tonumber(lit)
   if not v then fail(s, i, "bad number") end
-  if not find(lit, "[.eE]") then v = math.tointeger(v) or v else v = v + 0.0 end
+  if not find(lit, "[.eE]") then v = math.tointeger(v) or v
+  elseif math.type(v) == "integer" then v = v * 1.0 end -- (v + 0.0 would turn -0.0 into 0.0)
   return v, i + #lit
 end
 

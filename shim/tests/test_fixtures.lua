@@ -86,6 +86,46 @@ H.test("enrichment survives a broker_cache that raises", function()
   H.ok(d:requests()[1].body:find('"_cache":{}', 1, true), "_cache encoded as {}")
 end)
 
+H.test("one broker_cache method that raises costs only its field; arguments passed exactly", function()
+  local fx = H.fixture("v2_service_lifecycle")
+  local d = H.daemon({ need_control = true })
+  local emu = H.emulator({ cache = fx.cache, conf = { socket = d.socket } })
+  local Cache = getmetatable(emu.cache).__index
+  local strict = setmetatable({}, { __index = function(_, name)
+    local method = Cache[name]
+    if type(method) ~= "function" then return method end
+    return function(self, ...)
+      -- like a C binding that counts its arguments: no explicit trailing nil
+      local n = select("#", ...)
+      if n > 0 and select(n, ...) == nil then error(name .. ": nil argument") end
+      if name == "get_severity" then error("get_severity failure injected by the test") end
+      return method(self, ...)
+    end
+  end })
+  setmetatable(emu.cache, { __index = strict })
+  emu:start()
+  emu:publish({ fx.events[2], { _type = 65560, category = 1, element = 24, host_id = 101, service_id = 2001,
+                                state = 0, state_type = 1, last_check = 1781000100, output = "OK\n" },
+                { _type = 65550, category = 1, element = 14, host_id = 101, state = 0, last_check = 1781000100 } })
+  emu:run()
+  local lines = d:accepted_lines()
+  H.eq(#lines, 3)
+  H.deep_eq(lines[2]._cache, { host_name = "srv-web-01", hostgroups = { "Web", "Linux" }, service_description = "HTTP",
+                               servicegroups = { "Frontends" }, action_url = "https://grafana.example.com/d/http",
+                               poller = "Central" })
+  H.deep_eq(lines[3]._cache, { host_name = "srv-web-01", hostgroups = { "Web", "Linux" },
+                               notes_url = "https://wiki.example.com/hosts/srv-web-01", poller = "Central" })
+end)
+
+H.test("an event that is a Lua sequence still gets its _cache (as an object)", function()
+  local d = H.daemon({ need_control = true })
+  local emu = H.emulator({ conf = { socket = d.socket } })
+  emu:start()
+  H.eq(emu.env.write({ "a", "b" }), false)
+  H.eq(emu.env.flush(), true)
+  H.deep_eq(d:accepted_lines()[1], { ["1"] = "a", ["2"] = "b", _cache = {} })
+end)
+
 H.test("a host event gets the host's URLs, a service event the service's; empty values omitted", function()
   local d = H.daemon({ need_control = true })
   local cache = {

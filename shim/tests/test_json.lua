@@ -150,6 +150,28 @@ H.test("a Broker event round-trips with its types", function()
   end
 end)
 
+H.test("fast paths agree with the general one: trailing newline, memoised values, full memos", function()
+  H.eq(encode("OK - all good\n"), '"OK - all good\\n"')
+  H.eq(encode("\n"), '"\\n"')
+  H.eq(encode("bad \255\n"), '"bad \u{FFFD}\\n"')
+  H.eq(encode("two\n\n"), '"two\\n\\n"')
+  H.eq(encode("quote\"\n"), '"quote\\\"\\n"')
+  -- a value seen before, as another type, or after the memos were emptied
+  local t = { a = 5, b = 5.0, c = "5", d = true, e = "true", f = -0.0, g = 0.0, h = 0, i = 1e15, j = 1000000000000000 }
+  for round = 1, 3 do
+    local d = json.decode(encode(t))
+    H.deep_eq(d, { a = 5, b = 5.0, c = "5", d = true, e = "true", f = -0.0, g = 0.0, h = 0, i = 1e15, j = 1000000000000000 },
+              "round " .. round)
+    H.eq(math.type(d.b), "float")
+    H.eq(math.type(d.j), "integer")
+    H.eq(1 / d.f, -math.huge, "-0.0 stays negative")
+    for i = 1, 5000 do -- more distinct strings, numbers and keys than the memos hold
+      encode({ ["k" .. i .. "_" .. round] = "v" .. i .. "_" .. round, n = 1781000000 + i, x = i + 0.25 })
+    end
+  end
+  H.eq(encode({ [true] = 1, [print] = 2 }), "{}", "keys that are not strings or numbers are left out")
+end)
+
 local LIMIT = 256 * 1024
 
 H.test("an event over 256 KiB is cut at a UTF-8 boundary and marked _truncated", function()

@@ -56,6 +56,24 @@ impl Ingest {
     }
 }
 
+/// The non-empty lines of an NDJSON body, trimmed.
+pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty())
+}
+
+/// One line: normalised, or why it is rejected (with what could be read of it).
+pub fn parse_line(line: &[u8]) -> Result<Normalised, (String, Option<broker::Rejection>)> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err((
+            format!("line of {} bytes is over the 1 MiB limit", line.len()),
+            None,
+        ));
+    }
+    normalise_line(line).map_err(|r| (r.to_string(), Some(r)))
+}
+
 /// Process one batch body. Runs on a blocking thread.
 pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
     let mut ingest = shared
@@ -77,35 +95,21 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
     let mut sent: std::collections::HashMap<broker::ResourceId, String> = Default::default();
 
     let mut store = BatchStore::new(&mut ingest.cache, &spool);
-    for line in body.split(|&b| b == b'\n') {
-        let line = line.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
+    for line in lines(body) {
         Metrics::add(&metrics.events_received, 1);
-        let result = if line.len() > MAX_LINE_BYTES {
-            Err(format!(
-                "line of {} bytes is over the 1 MiB limit",
-                line.len()
-            ))
-        } else {
-            match normalise_line(line) {
-                Ok(n) => Ok(n),
-                Err(rejection) => {
-                    if rejection.looks_like_alert() {
-                        Metrics::add(&metrics.rejected_alert_events, 1);
-                        error!(
-                            element = rejection.element,
-                            host_id = rejection.host_id,
-                            service_id = rejection.service_id,
-                            reason = %rejection,
-                            "Rejected an alert event: it cannot be paged."
-                        );
-                    }
-                    Err(rejection.to_string())
-                }
+        let result = parse_line(line).map_err(|(reason, rejection)| {
+            if let Some(rejection) = rejection.filter(|r| r.looks_like_alert()) {
+                Metrics::add(&metrics.rejected_alert_events, 1);
+                error!(
+                    element = rejection.element,
+                    host_id = rejection.host_id,
+                    service_id = rejection.service_id,
+                    reason = %rejection,
+                    "Rejected an alert event: it cannot be paged."
+                );
             }
-        };
+            reason
+        });
         match result {
             Ok(Normalised::Event(event)) => {
                 let outcome = ingest.engine.apply(&mut store, &event, now);

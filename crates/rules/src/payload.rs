@@ -104,32 +104,38 @@ pub fn trigger(
     };
     let ctx = &problem.context;
     let mut details = Map::new();
-    details.insert("output".into(), json!(problem.output));
-    details.insert("long_output".into(), json!(problem.long_output));
-    details.insert("state".into(), json!(state));
-    details.insert(
-        "state_type".into(),
+    // Absent values are left out rather than sent as null.
+    let mut put = |key: &str, value: Value| {
+        if !value.is_null() {
+            details.insert(key.to_owned(), value);
+        }
+    };
+    put("output", json!(problem.output));
+    put("long_output", json!(problem.long_output));
+    put("state", json!(state));
+    put(
+        "state_type",
         json!(if problem.hard { "HARD" } else { "SOFT" }),
     );
-    details.insert("attempt".into(), json!(problem.attempt));
-    details.insert("max_attempts".into(), json!(problem.max_attempts));
-    details.insert("host_id".into(), json!(id.host_id));
-    details.insert("service_id".into(), json!(id.service_id));
-    details.insert("hostgroups".into(), json!(ctx.hostgroups));
-    details.insert("servicegroups".into(), json!(ctx.servicegroups));
-    details.insert("host_severity".into(), json!(ctx.host_severity));
-    details.insert("service_severity".into(), json!(ctx.service_severity));
-    details.insert("poller".into(), json!(ctx.poller));
-    details.insert("perfdata".into(), json!(problem.perfdata));
-    details.insert("metrics".into(), metrics(&problem.perfdata));
-    details.insert("notes_url".into(), json!(ctx.notes_url));
-    details.insert("action_url".into(), json!(ctx.action_url));
+    put("attempt", json!(problem.attempt));
+    put("max_attempts", json!(problem.max_attempts));
+    put("host_id", json!(id.host_id));
+    put("service_id", json!(id.service_id));
+    put("hostgroups", json!(ctx.hostgroups));
+    put("servicegroups", json!(ctx.servicegroups));
+    put("host_severity", json!(ctx.host_severity));
+    put("service_severity", json!(ctx.service_severity));
+    put("poller", json!(ctx.poller));
+    put("perfdata", json!(problem.perfdata));
+    put("metrics", metrics(&problem.perfdata));
+    put("notes_url", json!(ctx.notes_url));
+    put("action_url", json!(ctx.action_url));
     if settings.alerts.legacy_details {
-        details.insert("Hostgroups".into(), json!(ctx.hostgroups.join(", ")));
-        details.insert("Servicegroups".into(), json!(ctx.servicegroups.join(", ")));
-        details.insert("Hostseverity".into(), json!(ctx.host_severity));
-        details.insert("Serviceseverity".into(), json!(ctx.service_severity));
-        details.insert("Output".into(), json!(problem.output));
+        put("Hostgroups", json!(ctx.hostgroups.join(", ")));
+        put("Servicegroups", json!(ctx.servicegroups.join(", ")));
+        put("Hostseverity", json!(ctx.host_severity));
+        put("Serviceseverity", json!(ctx.service_severity));
+        put("Output", json!(problem.output));
     }
 
     let link_template = if is_host {

@@ -193,6 +193,8 @@ fn read_only_open_sees_the_queue() {
         .unwrap();
     let ro = Spool::open_read_only(dir.path()).unwrap();
     assert_eq!(ro.stats().unwrap().pending, 1);
+    ro.ping().unwrap();
+    s.ping().unwrap();
 }
 
 fn rusqlite_connection(dir: &std::path::Path) -> rusqlite::Connection {

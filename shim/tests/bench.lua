@@ -1,0 +1,203 @@
+--[[
+Benchmark: the cost the shim adds to Broker's output thread (run by bench.sh).
+
+  lua bench.lua shim SOCKET BATCH [EVENTS]   the shim, max_buffer_size BATCH, posting to the
+                                             daemon on SOCKET: EVENTS (default 20000) steady-state
+                                             BBDO v2 service statuses after one untimed warm-up round
+  lua bench.lua old URL [EVENTS]             EMULATION of the old connectors' way: one blocking
+                                             HTTP POST (luasocket socket.http) per event to URL
+  lua bench.lua encode [EVENTS]              the shim's write() path without any I/O (enrich + encode +
+                                             buffer), for profiling
+
+What is timed is only the calls Broker's output thread makes into the Lua code:
+write() for every event, then flush() until it returns true. CPU time is os.clock()
+(this process), wall time is socket.gettime(). Events are generated before timing
+(in Broker, building the event table is Broker's own cost). One line is printed:
+  RESULT mode=... lua=... batch=... events=... cpu_us=... wall_us=... posts=...
+]]
+local socket = require("socket")
+local gettime = socket.gettime
+local DIR = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$")) or "."
+local SHIM = os.getenv("SHIM_PATH") or (DIR .. "/../centreon-pagerduty.lua")
+
+local mode = arg[1]
+local HOSTS, SERVICES_PER_HOST = 50, 10 -- 500 services, like fixtures/steady_10k
+
+------------------------------------------------------------------------------
+-- broker_cache and broker_log as Broker gives them (cheap lookups; groups are new
+-- tables at every call, as Broker builds them)
+
+local GROUPS = { "Linux", "Web", "Databases", "Storage", "Network" }
+local HOSTNAME, DESCRIPTION = {}, {}
+for h = 40000, 40000 + HOSTS - 1 do HOSTNAME[h] = string.format("steady-node-%04d", h - 40000) end
+for s = 60000, 60000 + HOSTS * SERVICES_PER_HOST - 1 do DESCRIPTION[s] = string.format("Disk-/data%05d", s - 60000) end
+local cache = {}
+function cache:get_hostname(h) return HOSTNAME[h] end
+function cache:get_service_description(_, s) return DESCRIPTION[s] end
+function cache:get_hostgroups(h) return { { group_id = 90 + h % 5, group_name = GROUPS[h % 5 + 1] } } end
+function cache:get_servicegroups() return {} end
+function cache:get_severity() return nil end
+function cache:get_notes_url() return nil end
+function cache:get_action_url() return nil end
+function cache:get_instance_name(id) return id == 1 and "Central" or nil end
+function cache:get_host(h)
+  return { host_id = h, name = HOSTNAME[h], instance_id = 1, address = "10.0.0.1", alias = HOSTNAME[h] }
+end
+local log = {}
+function log:set_parameters() end
+function log:info() end
+function log:warning() end
+function log:error(_, text) if os.getenv("BENCH_VERBOSE") then io.stderr:write("shim error: ", text, "\n") end end
+
+local function load_shim(conf)
+  local env = setmetatable({ broker = { bbdo_version = function() return "2.0.0" end },
+                             broker_log = log, broker_cache = cache }, { __index = _G })
+  assert(loadfile(SHIM, "t", env))()
+  env.init(conf or {})
+  return env
+end
+
+------------------------------------------------------------------------------
+-- Steady-state BBDO v2 service statuses (the fields of fixtures/steady_10k, ~920 bytes
+-- of JSON, ~1030 with the _cache the shim adds): all OK, only times and perfdata move.
+
+local T0 = 1781000000
+local function service_status(i, round)
+  local h = 40000 + (i - 1) // SERVICES_PER_HOST
+  local s = 60000 + i - 1
+  local t = T0 + round * 300 + i % 300
+  local used = 30 + (i * 7 + round * 3) % 40
+  return {
+    _type = 65560, category = 1, element = 24, acknowledged = false, acknowledgement_type = 0,
+    active_checks = true, check_interval = 5.0, check_period = "24x7", check_type = 0, check_attempt = 1,
+    state = 0, scheduled_downtime_depth = 0, enabled = true, event_handler = "", event_handler_enabled = true,
+    execution_time = 0.5 + (i % 1000) / 997, flap_detection = true, checked = true, host_id = h,
+    flapping = false, last_check = t, last_hard_state = 0, last_state_change = T0, last_time_ok = t,
+    last_update = t, latency = (i % 200) / 1000, max_check_attempts = 3, next_check = t + 300,
+    no_more_notifications = false, notification_number = 0, notify = true, obsess_over_service = true,
+    passive_checks = false, percent_state_change = 0.0, retry_interval = 1.0, should_be_scheduled = true,
+    state_type = 1, check_command = "generic-active-service",
+    output = string.format("OK - /data%05d used %d%%\n", i - 1, used),
+    perfdata = string.format("used=%d%%;80;90;0;100 size=500GB", used), service_id = s,
+  }
+end
+
+local function generate(n, first_round)
+  local events, services = {}, HOSTS * SERVICES_PER_HOST
+  for k = 1, n do
+    local round = first_round + (k - 1) // services
+    events[k] = service_status((k - 1) % services + 1, round)
+  end
+  return events
+end
+
+local function report(fields)
+  local keys = { "mode", "lua", "batch", "events", "cpu_us", "wall_us", "posts", "note" }
+  local out = { "RESULT" }
+  for _, k in ipairs(keys) do
+    if fields[k] ~= nil then
+      local v = fields[k]
+      if type(v) == "number" and math.type(v) == "float" then v = string.format("%.2f", v) end
+      out[#out + 1] = k .. "=" .. tostring(v)
+    end
+  end
+  print(table.concat(out, " "))
+end
+
+local LUA = _VERSION:gsub("Lua ", "")
+
+-- Times write() of every event then flush() until true. Returns cpu, wall (seconds).
+local function timed_run(env, events)
+  local write, flush = env.write, env.flush
+  collectgarbage()
+  collectgarbage()
+  local c0, w0 = os.clock(), gettime()
+  for i = 1, #events do write(events[i]) end
+  local tries = 0
+  while not flush() do
+    tries = tries + 1
+    if tries > 1000 then error("flush() never returned true: is the daemon up?") end
+  end
+  return os.clock() - c0, gettime() - w0
+end
+
+------------------------------------------------------------------------------
+
+if mode == "shim" then
+  local path, batch, n = arg[2], math.tointeger(tonumber(arg[3])), math.tointeger(tonumber(arg[4] or 20000))
+  assert(path and batch and n, "usage: bench.lua shim SOCKET BATCH [EVENTS]")
+  -- warm-up round, untimed, by another shim instance: the daemon sees every service once
+  local warm = load_shim({ socket = path, max_buffer_size = 1000, timeout = 5000 })
+  for _, ev in ipairs(generate(HOSTS * SERVICES_PER_HOST, 0)) do warm.write(ev) end
+  assert(warm.flush(), "warm-up: the daemon did not answer")
+  local env = load_shim({ socket = path, max_buffer_size = batch, max_buffer_age = 1, timeout = 5000,
+                          retry_interval = 1, log_level = 1 })
+  local events = generate(n, 1)
+  local cpu, wall = timed_run(env, events)
+  assert(env.centreon_pagerduty.buffered() == 0)
+  report({ mode = "shim", lua = LUA, batch = batch, events = n, cpu_us = cpu / n * 1e6,
+           wall_us = wall / n * 1e6, posts = math.ceil(n / batch) })
+
+elseif mode == "encode" then
+  local n = math.tointeger(tonumber(arg[2] or 20000))
+  -- a socket nobody listens on and a long retry window: write() never posts
+  local env = load_shim({ socket = "/nonexistent/bench.sock", max_buffer_size = 1e9,
+                          max_batch_bytes = 16 * 1024 * 1024, retry_interval = 3600 })
+  local events = generate(n, 1)
+  local write = env.write
+  collectgarbage()
+  collectgarbage()
+  local c0, w0 = os.clock(), gettime()
+  for i = 1, n do write(events[i]) end
+  local cpu, wall = os.clock() - c0, gettime() - w0
+  local count, bytes = env.centreon_pagerduty.buffered()
+  report({ mode = "encode", lua = LUA, batch = "-", events = n, cpu_us = cpu / n * 1e6, wall_us = wall / n * 1e6,
+           note = string.format("%d-bytes/event", bytes // count) })
+
+elseif mode == "old" then
+  -- EMULATION of the old connectors (reference/centreon-broker.md §3): every event becomes
+  -- a PagerDuty event built from the Broker event and broker_cache, JSON-encoded, and
+  -- POSTed at once with a blocking HTTP client; the next event waits for the answer.
+  local url, n = arg[2], math.tointeger(tonumber(arg[3] or 20000))
+  assert(url and n, "usage: bench.lua old URL [EVENTS]")
+  local http = require("socket.http")
+  local ltn12 = require("ltn12")
+  local json_encode = load_shim({ socket = "/nonexistent", retry_interval = 3600 }).centreon_pagerduty.json_encode
+  local STATES = { [0] = "OK", "WARNING", "CRITICAL", "UNKNOWN" }
+  local function post_alert(ev)
+    local host = cache:get_hostname(ev.host_id)
+    local service = cache:get_service_description(ev.host_id, ev.service_id)
+    local groups = {}
+    for _, g in ipairs(cache:get_hostgroups(ev.host_id)) do groups[#groups + 1] = g.group_name end
+    local output = ev.output:match("^[^\n]*")
+    local body = json_encode({
+      routing_key = "R0UT1NGKEY0000000000000000000001", event_action = "trigger",
+      dedup_key = ev.host_id .. "_" .. ev.service_id,
+      payload = { summary = host .. "/" .. service .. ": " .. STATES[ev.state] .. " - " .. output,
+                  source = host, severity = "info", timestamp = os.date("!%Y-%m-%dT%H:%M:%SZ", ev.last_check),
+                  component = service, group = table.concat(groups, ", "), class = "service",
+                  custom_details = { Output = output, Hostgroups = table.concat(groups, ", "),
+                                     perfdata = ev.perfdata } },
+      links = { { href = "https://centreon.example.com/centreon/main.php?p=20201&o=svcd&host_name=" .. host ..
+                  "&service_description=" .. service, text = "Link to Centreon service" } },
+      client = "Centreon", client_url = "https://centreon.example.com",
+    })
+    local answer = {}
+    local ok, code = http.request({
+      url = url, method = "POST",
+      headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#body) },
+      source = ltn12.source.string(body), sink = ltn12.sink.table(answer),
+    })
+    if ok == nil or code ~= 202 then error("POST failed: " .. tostring(code)) end
+    return true
+  end
+  local env = { write = post_alert, flush = function() return true end }
+  local events = generate(n, 1)
+  local cpu, wall = timed_run(env, events)
+  report({ mode = "old-emulation", lua = LUA, batch = 1, events = n, cpu_us = cpu / n * 1e6,
+           wall_us = wall / n * 1e6, posts = n })
+
+else
+  io.stderr:write("usage: lua bench.lua shim SOCKET BATCH [EVENTS] | old URL [EVENTS] | encode [EVENTS]\n")
+  os.exit(2)
+end
