@@ -579,17 +579,13 @@ async fn deliver(
                 reason: message,
             })
         }
-        Outcome::TooLarge => unreachable_too_large(p),
+        // Turned into `Rejected` above, after the one shrunk retry.
+        Outcome::TooLarge => done(Completion::DeadLetter {
+            id: p.id,
+            dedup_key: p.dedup_key.clone(),
+            reason: "413 Payload Too Large".into(),
+        }),
     }
-}
-
-/// `TooLarge` is turned into `Rejected` above; keep the event if that ever changes.
-fn unreachable_too_large(p: &Pending) -> Vec<Completion> {
-    vec![Completion::DeadLetter {
-        id: p.id,
-        dedup_key: p.dedup_key.clone(),
-        reason: "413 Payload Too Large".into(),
-    }]
 }
 
 fn update_key(shared: &Shared, routing_key: &str, f: impl FnOnce(&mut KeyState)) {

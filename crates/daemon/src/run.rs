@@ -122,7 +122,7 @@ pub async fn run(
             Err(e) => warn!(%addr, error = %e, "Cannot listen for metrics."),
         }
     }
-    let health = tokio::spawn(health_task(shared.clone(), stop_rx.clone()));
+    let health = tokio::spawn(health_task(shared.clone()));
 
     let _ = sd_notify::notify(false, &[NotifyState::Ready]);
     // After READY: learn which routing keys have a backlog (an index scan, not a queue scan).
@@ -204,7 +204,7 @@ async fn wait_for_signal() {
 
 /// READY is said once; then WATCHDOG=1 every WatchdogSec/2 while a spool read succeeds,
 /// and STATUS= with the queue depth and last error.
-async fn health_task(shared: Arc<Shared>, _stop: tokio::sync::watch::Receiver<bool>) {
+async fn health_task(shared: Arc<Shared>) {
     let mut usec = 0u64;
     let watchdog = sd_notify::watchdog_enabled(false, &mut usec);
     let period = if watchdog {

@@ -84,7 +84,7 @@ async fn post_events(
             return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB");
         }
     }
-    check_agent(&shared, &headers);
+    check_agent(&headers);
     let bytes: Bytes = match tokio::time::timeout(
         BODY_TIMEOUT,
         axum::body::to_bytes(body, MAX_BODY_BYTES),
@@ -114,7 +114,7 @@ async fn post_events(
 }
 
 /// Warn once when a shim of another version posts (the previous version is accepted).
-fn check_agent(shared: &Shared, headers: &HeaderMap) {
+fn check_agent(headers: &HeaderMap) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     let agent = headers
         .get(header::USER_AGENT)
@@ -127,7 +127,6 @@ fn check_agent(shared: &Shared, headers: &HeaderMap) {
             });
         }
     }
-    let _ = shared;
 }
 
 /// Serve connections until `stop` fires.
