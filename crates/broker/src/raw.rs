@@ -6,8 +6,8 @@
 //! reference). Only the fields the rules use are declared; every other key is skipped unread,
 //! whatever its type. Every declared field is lenient (see [`crate::lenient`]).
 
-use crate::lenient;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use crate::lenient::{self, absent};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
@@ -148,31 +148,7 @@ impl<'de> Visitor<'de> for CacheVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         RawCache::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    absent!(seq, str, i64, u64, f64, bool, none, unit);
 }
 
 fn cache<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawCache>, D::Error> {

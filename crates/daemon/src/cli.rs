@@ -155,6 +155,13 @@ fn load_config(
     config::load(path.as_deref(), &env_vars(), purpose)
 }
 
+fn runtime(builder: &mut tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("cannot start the runtime: {e}");
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
 fn config_failure(errors: &ConfigErrors) -> ExitCode {
     eprintln!("{errors}");
     ExitCode::from(EXIT_CONFIG)
@@ -233,16 +240,9 @@ fn run(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2)) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(crate::run::run(loaded, activated)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -331,20 +331,16 @@ fn send_test(
         Ok(l) => l,
         Err(e) => return config_failure(&e),
     };
-    crate::logging::init(config::LogLevel::Warn);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // Dry run: the event is logged at info instead of being sent.
+    crate::logging::init(if loaded.config.pagerduty.dry_run {
+        config::LogLevel::Info
+    } else {
+        config::LogLevel::Warn
+    });
+    let runtime = match runtime(&mut tokio::runtime::Builder::new_current_thread()) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
-    if loaded.config.pagerduty.dry_run {
-        crate::logging::init(config::LogLevel::Info);
-    }
     runtime.block_on(crate::commands::send_test(&loaded, resolve, route, all))
 }
 

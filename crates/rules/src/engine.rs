@@ -179,6 +179,30 @@ impl Engine {
         put(store, id, rs, before, new);
     }
 
+    /// Events other than full statuses: update what is known with `update`, then reconcile.
+    /// They are applied in arrival order (no replay detection: they are idempotent patches).
+    fn patch(
+        &self,
+        store: &mut impl Store,
+        id: ResourceId,
+        ctx: &Context,
+        now: i64,
+        out: &mut Outcome,
+        update: impl FnOnce(&mut ResourceState, &mut Trigger),
+    ) {
+        let mut cause = Trigger {
+            host_blocks: self.host_blocks(store, id),
+            ..Trigger::default()
+        };
+        let Some((mut rs, before, new)) = take(store, id, None) else {
+            return;
+        };
+        update(&mut rs, &mut cause);
+        self.reconcile(store, id, &mut rs, cause, ctx, now, out);
+        put(store, id, rs, before, new);
+    }
+
+    /// Adaptive statuses patch downtime depth and acknowledgement; they never imply a state.
     fn apply_adaptive(
         &self,
         store: &mut impl Store,
@@ -186,32 +210,23 @@ impl Engine {
         now: i64,
         out: &mut Outcome,
     ) {
-        let id = a.resource;
-        let host_blocks = self.host_blocks(store, id);
-        let Some((mut rs, before, new)) = take(store, id, None) else {
-            return;
-        };
-        let mut cause = Trigger {
-            host_blocks,
-            ..Trigger::default()
-        };
-        if let Some(depth) = a.downtime_depth {
-            cause.entered_downtime = set_downtime_depth(&mut rs, depth);
-        }
-        match a.ack {
-            Some(0) => rs.ack = None,
-            Some(kind) => {
-                rs.ack = Some(Ack {
-                    sticky: kind == 2,
-                    state: rs.ack.as_ref().and_then(|a| a.state).or(rs.state),
-                    entry_time: rs.ack.as_ref().and_then(|a| a.entry_time),
-                    from_status: true,
-                })
+        self.patch(store, a.resource, &a.context, now, out, |rs, cause| {
+            if let Some(depth) = a.downtime_depth {
+                cause.entered_downtime = set_downtime_depth(rs, depth);
             }
-            None => {}
-        }
-        self.reconcile(store, id, &mut rs, cause, &a.context, now, out);
-        put(store, id, rs, before, new);
+            match a.ack {
+                Some(0) => rs.ack = None,
+                Some(kind) => {
+                    rs.ack = Some(Ack {
+                        sticky: kind == 2,
+                        state: rs.ack.as_ref().and_then(|a| a.state).or(rs.state),
+                        entry_time: rs.ack.as_ref().and_then(|a| a.entry_time),
+                        from_status: true,
+                    })
+                }
+                None => {}
+            }
+        });
     }
 
     fn apply_acknowledgement(
@@ -221,55 +236,42 @@ impl Engine {
         now: i64,
         out: &mut Outcome,
     ) {
-        let id = a.resource;
-        let host_blocks = self.host_blocks(store, id);
-        let Some((mut rs, before, new)) = take(store, id, None) else {
-            return;
-        };
-        if a.deletion_time.is_some() {
-            rs.ack = None;
-        } else {
-            rs.ack = Some(Ack {
-                sticky: a.sticky,
-                state: a.state.or(rs.state),
-                entry_time: a.entry_time,
-                from_status: false,
-            });
-        }
-        let cause = Trigger {
-            host_blocks,
-            ..Trigger::default()
-        };
-        self.reconcile(store, id, &mut rs, cause, &a.context, now, out);
-        put(store, id, rs, before, new);
+        self.patch(store, a.resource, &a.context, now, out, |rs, _| {
+            rs.ack = if a.deletion_time.is_some() {
+                None
+            } else {
+                Some(Ack {
+                    sticky: a.sticky,
+                    state: a.state.or(rs.state),
+                    entry_time: a.entry_time,
+                    from_status: false,
+                })
+            };
+        });
     }
 
     /// Downtime events: a set of started, not yet ended downtimes per resource. A downtime
     /// deleted before it started changes nothing; nested downtimes count.
     fn apply_downtime(&self, store: &mut impl Store, d: &Downtime, now: i64, out: &mut Outcome) {
-        let id = d.resource;
-        let host_blocks = self.host_blocks(store, id);
-        let Some((mut rs, before, new)) = take(store, id, None) else {
-            return;
-        };
-        let mut cause = Trigger {
-            host_blocks,
-            ..Trigger::default()
-        };
-        match d.phase {
-            DowntimePhase::Started if !rs.downtimes.contains(&d.id) => {
-                rs.downtimes.push(d.id);
-                cause.entered_downtime = !rs.in_downtime;
-                rs.in_downtime = true;
-            }
-            DowntimePhase::Ended if rs.downtimes.contains(&d.id) => {
-                rs.downtimes.retain(|&x| x != d.id);
-                rs.in_downtime = !rs.downtimes.is_empty();
-            }
-            _ => {}
-        }
-        self.reconcile(store, id, &mut rs, cause, &d.context, now, out);
-        put(store, id, rs, before, new);
+        self.patch(
+            store,
+            d.resource,
+            &d.context,
+            now,
+            out,
+            |rs, cause| match d.phase {
+                DowntimePhase::Started if !rs.downtimes.contains(&d.id) => {
+                    rs.downtimes.push(d.id);
+                    cause.entered_downtime = !rs.in_downtime;
+                    rs.in_downtime = true;
+                }
+                DowntimePhase::Ended if rs.downtimes.contains(&d.id) => {
+                    rs.downtimes.retain(|&x| x != d.id);
+                    rs.in_downtime = !rs.downtimes.is_empty();
+                }
+                _ => {}
+            },
+        );
     }
 
     /// Definitions teach names, and carry `enabled`, `notify` and `volatile`.
@@ -296,25 +298,17 @@ impl Engine {
         if d.enabled.is_none() && d.notify.is_none() && d.volatile.is_none() {
             return;
         }
-        let host_blocks = self.host_blocks(store, id);
-        let Some((mut rs, before, new)) = take(store, id, None) else {
-            return;
-        };
-        if let Some(e) = d.enabled {
-            rs.enabled = e;
-        }
-        if let Some(n) = d.notify {
-            rs.notify = n;
-        }
-        if let Some(v) = d.volatile {
-            rs.volatile = v;
-        }
-        let cause = Trigger {
-            host_blocks,
-            ..Trigger::default()
-        };
-        self.reconcile(store, id, &mut rs, cause, &d.context, now, out);
-        put(store, id, rs, before, new);
+        self.patch(store, id, &d.context, now, out, |rs, _| {
+            if let Some(e) = d.enabled {
+                rs.enabled = e;
+            }
+            if let Some(n) = d.notify {
+                rs.notify = n;
+            }
+            if let Some(v) = d.volatile {
+                rs.volatile = v;
+            }
+        });
     }
 
     /// Bring PagerDuty in line with what is known of the resource. `ctx` is what the shim

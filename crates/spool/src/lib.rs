@@ -569,19 +569,7 @@ impl Spool {
             "SELECT id, dedup_key, route, action, resource, reason, body, ingested_at_ms,
                     failed_at_ms FROM dead_letters ORDER BY id DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map(params![limit], |r| {
-            Ok(DeadLetter {
-                id: r.get(0)?,
-                dedup_key: r.get(1)?,
-                route: r.get(2)?,
-                action: r.get(3)?,
-                resource: r.get(4)?,
-                reason: r.get(5)?,
-                body: r.get(6)?,
-                ingested_at_ms: r.get(7)?,
-                failed_at_ms: r.get(8)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![limit], dead_letter_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -598,6 +586,22 @@ impl Spool {
     pub fn add_counter(&mut self, name: &str, delta: i64) -> Result<()> {
         add_counter(&self.conn, name, delta)
     }
+}
+
+/// A `dead_letters` row, selected as `id, dedup_key, route, action, resource, reason, body,
+/// ingested_at_ms, failed_at_ms`.
+fn dead_letter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
+    Ok(DeadLetter {
+        id: r.get(0)?,
+        dedup_key: r.get(1)?,
+        route: r.get(2)?,
+        action: r.get(3)?,
+        resource: r.get(4)?,
+        reason: r.get(5)?,
+        body: r.get(6)?,
+        ingested_at_ms: r.get(7)?,
+        failed_at_ms: r.get(8)?,
+    })
 }
 
 fn add_counter(conn: &Connection, name: &str, delta: i64) -> Result<()> {
@@ -683,19 +687,7 @@ impl Spool {
                 "SELECT id, dedup_key, route, action, resource, reason, body, ingested_at_ms,
                         failed_at_ms FROM dead_letters WHERE id=?1",
             )?
-            .query_row(params![id], |r| {
-                Ok(DeadLetter {
-                    id: r.get(0)?,
-                    dedup_key: r.get(1)?,
-                    route: r.get(2)?,
-                    action: r.get(3)?,
-                    resource: r.get(4)?,
-                    reason: r.get(5)?,
-                    body: r.get(6)?,
-                    ingested_at_ms: r.get(7)?,
-                    failed_at_ms: r.get(8)?,
-                })
-            })
+            .query_row(params![id], dead_letter_row)
             .optional()?)
     }
 
