@@ -903,3 +903,51 @@ impl Daemon {
         std::fs::write(&self.config_path, text).expect("write config");
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Security checks (tests/security.rs)
+
+impl Daemon {
+    /// Starts the child through `wrapper` (e.g. `setpriv --reuid=U … --`), which must `exec` the
+    /// binary so that the child's pid is the daemon's: `centreon-pagerduty run -c CONFIG` is
+    /// appended to it. The socket may not be ready yet (see [`Daemon::wait_ready`]).
+    pub fn spawn_wrapped(&mut self, wrapper: &[String]) {
+        assert!(self.child.is_none(), "daemon already running");
+        assert!(!wrapper.is_empty(), "empty wrapper");
+        self.starts += 1;
+        let log = self.dir.path().join(format!("daemon.{}.log", self.starts));
+        let stderr = File::create(&log).expect("create log");
+        let stdout = stderr.try_clone().expect("clone log");
+        let mut cmd = Command::new(&wrapper[0]);
+        scrub_env(&mut cmd);
+        let child = cmd
+            .args(&wrapper[1..])
+            .arg(BIN)
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {wrapper:?} {BIN}: {e}"));
+        self.logs.push(log);
+        self.child = Some(child);
+    }
+
+    /// Waits up to `timeout` for the child to exit by itself; its status, or None (still running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

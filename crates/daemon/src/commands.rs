@@ -589,7 +589,7 @@ pub async fn send_test(loaded: &Loaded, resolve: bool, route: Option<&str>, all:
                 client_url: Some(loaded.config.centreon.url.clone()),
             }
         };
-        let outcome = sender.send_now(&event).await;
+        let outcome = crate::delivery::scrub(sender.send_now(&event).await, &key);
         let label = pagerduty::mask_routing_key(&key);
         match outcome {
             pagerduty::Outcome::Delivered => println!(

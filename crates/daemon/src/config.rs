@@ -533,7 +533,7 @@ pub fn load_str(
         })
     };
     validate(&config, purpose, &mut err, &mut warnings);
-    let keys = read_keys(&config, &mut err);
+    let keys = read_keys(&config, purpose, &mut err, &mut warnings);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -854,8 +854,18 @@ fn check_routing_key(key: &str) -> Result<Option<String>, String> {
 }
 
 /// Read every routing key (inline or from its file, after checking the file's owner and mode).
-fn read_keys(c: &Config, err: &mut ErrFn<'_>) -> Vec<(String, Option<Secret>)> {
+fn read_keys(
+    c: &Config,
+    purpose: Purpose,
+    err: &mut ErrFn<'_>,
+    warnings: &mut Vec<String>,
+) -> Vec<(String, Option<Secret>)> {
     let mut keys = Vec::new();
+    // Owners trusted besides root: whoever runs this command, the packaged daemon user, and
+    // the owner of the spool directory (the user the daemon runs as).
+    let mut trusted = vec![rustix_euid()];
+    trusted.extend(user_id(DAEMON_USER));
+    trusted.extend(std::fs::metadata(&c.spool.dir).ok().map(|m| m.uid()));
     let mut one = |route: &str, inline: Option<&Secret>, file: Option<&str>, path: Vec<String>| {
         let refs: Vec<&str> = path.iter().map(String::as_str).collect();
         let key = match (
@@ -863,8 +873,13 @@ fn read_keys(c: &Config, err: &mut ErrFn<'_>) -> Vec<(String, Option<Secret>)> {
             file.filter(|f| !f.is_empty()),
         ) {
             (Some(k), _) => Some(k.clone()),
-            (None, Some(f)) => match read_key_file(Path::new(f)) {
+            (None, Some(f)) => match read_key_file(Path::new(f), &trusted) {
                 Ok(k) => Some(k),
+                // Commands that send nothing do not need the key: say it, go on.
+                Err(m) if purpose == Purpose::Offline => {
+                    warnings.push(format!("{}: {m}", display_key(&refs)));
+                    None
+                }
                 Err(m) => {
                     err(&refs, m);
                     None
@@ -891,20 +906,29 @@ fn read_keys(c: &Config, err: &mut ErrFn<'_>) -> Vec<(String, Option<Secret>)> {
     keys
 }
 
-/// Read a routing key file: a regular file owned by root or by us, not readable by others
-/// nor writable by its group, holding one key.
-pub fn read_key_file(path: &Path) -> Result<Secret, String> {
+/// Read a routing key file: a regular file owned by root or a `trusted` user, not readable by
+/// others nor writable by its group, holding one key.
+pub fn read_key_file(path: &Path, trusted: &[u32]) -> Result<Secret, String> {
     let shown = path.display();
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        // The value may be a key pasted in place of a path: never echo it.
+        Err(e) if !path.to_string_lossy().contains('/') => {
+            return Err(format!(
+                "is not the path of a file ({}): put the key in a file and give its path, or use routing_key",
+                e.kind()
+            ))
+        }
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    };
     if !meta.file_type().is_file() {
         return Err(format!(
             "{shown} must be a regular file (not a link or directory)"
         ));
     }
-    let euid = rustix_euid();
-    if meta.uid() != 0 && meta.uid() != euid {
+    if meta.uid() != 0 && !trusted.contains(&meta.uid()) {
         return Err(format!(
-            "{shown} must be owned by root or by the daemon's user (uid {euid}), not uid {}",
+            "{shown} must be owned by root or by the daemon's user {DAEMON_USER}, not uid {}; run: chown root:{DAEMON_USER} {shown}",
             meta.uid()
         ));
     }
@@ -927,6 +951,18 @@ pub fn read_key_file(path: &Path) -> Result<Secret, String> {
     }
     check_routing_key(&key).map_err(|e| format!("{shown}: {e}"))?;
     Ok(Secret(key))
+}
+
+/// The daemon's system user (packages and units).
+pub const DAEMON_USER: &str = "centreon-pagerduty";
+
+/// A user's id from /etc/passwd.
+fn user_id(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then(|| f.nth(1)?.parse().ok())?
+    })
 }
 
 /// The effective user id, from /proc (no libc call needed).
@@ -1202,10 +1238,10 @@ mod tests {
         let path = dir.path().join("routing.key");
         std::fs::write(&path, format!("{KEY}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = read_key_file(&path).unwrap_err();
+        let err = read_key_file(&path, &[]).unwrap_err();
         assert!(err.contains("chmod 0640"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert_eq!(read_key_file(&path).unwrap().0, KEY);
+        assert_eq!(read_key_file(&path, &[]).unwrap().0, KEY);
     }
 
     #[test]

@@ -126,6 +126,30 @@ fn transport_failure(e: &reqwest::Error) -> TransportFailure {
     }
 }
 
+/// PagerDuty (or a proxy) may quote the routing key in its error text: mask it before the
+/// text reaches logs, status or dead letters.
+pub fn scrub(outcome: Outcome, routing_key: &str) -> Outcome {
+    if routing_key.is_empty() {
+        return outcome;
+    }
+    let mask = |m: String| m.replace(routing_key, &pagerduty::mask_routing_key(routing_key));
+    match outcome {
+        Outcome::Retry { reason } => Outcome::Retry {
+            reason: mask(reason),
+        },
+        Outcome::RoutingKeyRejected { message } => Outcome::RoutingKeyRejected {
+            message: mask(message),
+        },
+        Outcome::Rejected { message } => Outcome::Rejected {
+            message: mask(message),
+        },
+        Outcome::ConfigError { reason } => Outcome::ConfigError {
+            reason: mask(reason),
+        },
+        other => other,
+    }
+}
+
 /// Exponential backoff with jitter: `min·2^attempts`, capped at `max`, then a random
 /// value between half of it and all of it.
 pub fn backoff(min: Duration, max: Duration, attempts: u32, jitter: f64) -> Duration {
@@ -485,6 +509,7 @@ async fn deliver(
         }
     }
     let key_label = pagerduty::mask_routing_key(&p.routing_key);
+    let outcome = scrub(outcome, &p.routing_key);
     update_key(shared, &p.routing_key, |k| k.probe_in_flight = false);
     let m = &shared.metrics;
     let done = |c: Completion| vec![c];

@@ -16,7 +16,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
-use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 pub const MAX_CONNECTIONS: usize = 256;
@@ -129,13 +128,50 @@ fn check_agent(headers: &HeaderMap) {
     }
 }
 
+/// The open connections, oldest first, so that an idle one can make room for a new one.
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    open: Vec<Connection>,
+}
+
+struct Connection {
+    id: u64,
+    /// A request is being handled on it.
+    busy: Arc<std::sync::atomic::AtomicBool>,
+    /// Dropping it closes the connection.
+    evict: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Connections {
+    /// Room for one more: below the limit, or by closing the oldest connection that is not
+    /// handling a request (a client that connected and sent nothing, or an idle keep-alive).
+    /// Idle clients therefore cannot lock the shim out.
+    fn make_room(&mut self) -> bool {
+        if self.open.len() < MAX_CONNECTIONS {
+            return true;
+        }
+        let idle = self
+            .open
+            .iter()
+            .position(|c| !c.busy.load(std::sync::atomic::Ordering::Relaxed));
+        match idle {
+            Some(i) => {
+                drop(self.open.remove(i).evict);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Serve connections until `stop` fires.
 pub async fn serve(
     listener: UnixListener,
     app: Router,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Arc::new(std::sync::Mutex::new(Connections::default()));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -149,24 +185,58 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!("Connection limit reached: closing a new connection.");
-            drop(stream);
-            continue;
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (evict, evicted) = tokio::sync::oneshot::channel::<()>();
+        let id = {
+            let Ok(mut open) = connections.lock() else {
+                continue;
+            };
+            if !open.make_room() {
+                debug!("Connection limit reached, every connection busy: closing a new one.");
+                continue;
+            }
+            open.next_id += 1;
+            let id = open.next_id;
+            open.open.push(Connection {
+                id,
+                busy: busy.clone(),
+                evict,
+            });
+            id
         };
         let peer = stream.peer_cred().ok().map(|c| crate::status::Peer {
             uid: c.uid(),
             gid: c.gid(),
         });
-        let app = app.clone().layer(axum::Extension(peer));
+        let flag = busy.clone();
+        let app = app
+            .clone()
+            .layer(axum::Extension(peer))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let flag = flag.clone();
+                    async move {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let response = next.run(req).await;
+                        flag.store(false, std::sync::atomic::Ordering::Relaxed);
+                        response
+                    }
+                },
+            ));
+        let connections = connections.clone();
         tokio::spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(app);
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            drop(permit);
+            tokio::select! {
+                _ = tokio::time::timeout(CONNECTION_LIFETIME, connection) => {}
+                _ = evicted => debug!("Closed an idle connection to make room."),
+            }
+            if let Ok(mut open) = connections.lock() {
+                open.open.retain(|c| c.id != id);
+            }
         });
     }
 }

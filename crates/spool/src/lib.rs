@@ -211,31 +211,84 @@ impl Spool {
     /// Open an existing spool read-only (operator commands while the daemon is down).
     pub fn open_read_only(dir: &Path) -> Result<Self> {
         let path = dir.join(DB_FILE);
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| SpoolError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let spool = Self { conn, path };
-        let version = spool.user_version()?;
-        if version > SCHEMA_VERSION {
-            return Err(SpoolError::TooNew {
-                path: spool.path,
-                found: version,
-                supported: SCHEMA_VERSION,
+        let open = |uri: String| -> Result<Self> {
+            let conn = Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|source| SpoolError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            let spool = Self {
+                conn,
+                path: path.clone(),
+            };
+            let version: i64 = spool
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| spool.classify(e))?;
+            if version > SCHEMA_VERSION {
+                return Err(SpoolError::TooNew {
+                    path: spool.path,
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Ok(spool)
+        };
+        if !path.exists() {
+            return Err(SpoolError::Open {
+                path: path.clone(),
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some("no spool database here".into()),
+                ),
             });
         }
-        Ok(spool)
+        let uri = format!("file:{}?mode=ro", uri_path(&path));
+        match open(uri) {
+            // A cleanly stopped daemon leaves no WAL: a reader who may not create the WAL
+            // index in the directory reads the database file as it is (nothing can be pending
+            // in a WAL that does not exist).
+            Err(SpoolError::Open { .. }) if !wal_path(&path).exists() => {
+                open(format!("file:{}?immutable=1", uri_path(&path)))
+            }
+            other => other,
+        }
+    }
+
+    /// Permission and locking problems are not damage: say so, and never suggest moving the
+    /// spool aside for them.
+    fn classify(&self, e: rusqlite::Error) -> SpoolError {
+        let access = matches!(
+            &e,
+            rusqlite::Error::SqliteFailure(f, _) if matches!(
+                f.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+                    | rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+            )
+        );
+        if access {
+            SpoolError::Open {
+                path: self.path.clone(),
+                source: e,
+            }
+        } else {
+            SpoolError::Damaged {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            }
+        }
     }
 
     fn configure(&mut self) -> Result<()> {
-        let damaged = |e: rusqlite::Error| SpoolError::Damaged {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        };
+        let damaged = |e: rusqlite::Error| self.classify(e);
         self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mode: String = self
             .conn
@@ -250,15 +303,6 @@ impl Spool {
         self.conn
             .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")?;
         Ok(())
-    }
-
-    fn user_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| SpoolError::Damaged {
-                path: self.path.clone(),
-                detail: e.to_string(),
-            })
     }
 
     pub fn path(&self) -> &Path {
@@ -602,6 +646,22 @@ fn dead_letter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
         ingested_at_ms: r.get(7)?,
         failed_at_ms: r.get(8)?,
     })
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", db.display()))
+}
+
+/// A path as a `file:` URI path (percent-encoding what URIs reserve).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.display().to_string().bytes() {
+        match b {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(char::from(b)),
+        }
+    }
+    out
 }
 
 fn add_counter(conn: &Connection, name: &str, delta: i64) -> Result<()> {
