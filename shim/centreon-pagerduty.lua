@@ -648,8 +648,12 @@ local function exchange(sock, request, deadline)
   return status, body
 end
 
-local function http_post(body)
-  local deadline = gettime() + cfg.timeout / 1000
+-- `limit`: the end of the calling write()/flush()'s budget, which may cut this POST short.
+-- Returns status, answer, and whether the deadline was the call's budget (not our timeout).
+local function http_post(body, limit)
+  local own = gettime() + cfg.timeout / 1000
+  local deadline = own
+  if limit and limit < own then deadline = limit end
   local request = "POST /v1/events HTTP/1.1\r\nHost: localhost\r\n" ..
     "Content-Type: application/x-ndjson\r\nContent-Length: " .. #body ..
     "\r\nConnection: close\r\nUser-Agent: centreon-pagerduty-shim/" .. VERSION .. "\r\n\r\n" .. body
@@ -657,21 +661,28 @@ local function http_post(body)
   if not sock then return nil, "cannot create a socket: " .. tostring(err) end
   local ok, status, answer = pcall(exchange, sock, request, deadline)
   sock:close()
-  if not ok then return nil, tostring(status) end
-  return status, answer
+  -- Cut short: the call's budget was materially shorter than our timeout, and it ran out.
+  if not ok then return nil, tostring(status), own - deadline > 0.01 and gettime() >= deadline end
+  return status, answer, false
 end
 
 ------------------------------------------------------------------------------
 -- Buffer and posting
 
-local function post_batch()
+local function post_batch(limit)
   local n, bytes = 0, 0
   while head + n <= tail and n < batch_cap do
     local size = #lines[head + n]
     if n > 0 and bytes + size > cfg.max_batch_bytes then break end
     n, bytes = n + 1, bytes + size
   end
-  local status, answer = http_post(concat(lines, "", head, head + n - 1))
+  local status, answer, cut = http_post(concat(lines, "", head, head + n - 1), limit)
+  if not status and cut then
+    -- Out of this call's time, not a daemon failure: the events stay buffered and go with the
+    -- next call (if the daemon stored them meanwhile, it recognises the replay).
+    log_debug(format("POST of %d events cut short by the call's time budget", n))
+    return false
+  end
   if status == 200 then
     for i = head, head + n - 1 do lines[i], stamps[i] = nil, nil end
     head, buffered_bytes = head + n, buffered_bytes - bytes
@@ -704,20 +715,21 @@ local function post_batch()
 end
 
 -- Post what is due: everything (flush) or only full batches and aged events (write).
--- Stops at the first failure, and after about one timeout of work in this call.
+-- Stops at the first failure, and when this call has used its `timeout`.
 local function pump(everything, t)
   t = t or now()
   if t < next_attempt then return end
-  local started
+  local limit
   while head <= tail do
     if not everything then
       local due = tail - head + 1 >= batch_cap or buffered_bytes >= cfg.max_batch_bytes
                   or t - stamps[head] >= cfg.max_buffer_age
       if not due then return end
     end
-    started = started or gettime()
-    if not post_batch() then return end
-    if gettime() - started >= cfg.timeout / 1000 then return end
+    -- One budget for the whole call: Broker's thread waits at most `timeout` here.
+    limit = limit or gettime() + cfg.timeout / 1000
+    if not post_batch(limit) then return end
+    if gettime() >= limit then return end
     t = now()
   end
 end

@@ -44,6 +44,8 @@ pub enum SpoolError {
     },
     #[error("the spool {path} is damaged ({detail}); nothing was changed: move it aside to start with an empty spool, and keep it for inspection")]
     Damaged { path: PathBuf, detail: String },
+    #[error("the spool {path} is not writable by this user: check the owner and mode of the file and its directory (the service runs as centreon-pagerduty)")]
+    ReadOnly { path: PathBuf },
     #[error("spool {path}: {source}")]
     Open {
         path: PathBuf,
@@ -203,6 +205,15 @@ impl Spool {
             source,
         })?;
         let mut spool = Self { conn, path };
+        // SQLite silently opens a file it may not write read-only: every batch would then be
+        // refused until a restart. Refuse to start instead (systemd retries).
+        if spool
+            .conn
+            .is_readonly(rusqlite::DatabaseName::Main)
+            .unwrap_or(false)
+        {
+            return Err(SpoolError::ReadOnly { path: spool.path });
+        }
         spool.configure()?;
         schema::migrate(&mut spool.conn, &spool.path)?;
         Ok(spool)
