@@ -662,7 +662,12 @@ local function http_post(body, limit)
   local ok, status, answer = pcall(exchange, sock, request, deadline)
   sock:close()
   -- Cut short: the call's budget was materially shorter than our timeout, and it ran out.
-  if not ok then return nil, tostring(status), own - deadline > 0.01 and gettime() >= deadline end
+  -- Judged by the error, not the clock: poll() rounds its timeout down to the millisecond,
+  -- so a timeout can fire a hair before `deadline`.
+  if not ok then
+    local err = tostring(status)
+    return nil, err, own - deadline > 0.01 and err:find(": timeout$") ~= nil
+  end
   return status, answer, false
 end
 
