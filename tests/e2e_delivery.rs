@@ -628,3 +628,75 @@ fn sigterm_exits_zero_and_the_queue_survives_a_restart() {
     expect_all_delivered(&mock, &d, &svcs, WAIT);
     assert_no_secret(&d);
 }
+
+/// SIGTERM while the spool cannot be written (here another process holds its write lock, as a
+/// full disk refuses writes): the outcomes of finished deliveries cannot be recorded, yet the
+/// daemon stops within shutdown_grace plus its last commit attempt, and exits 0; after the
+/// restart those events are sent again (at-least-once), in order, none lost.
+#[test]
+fn sigterm_while_the_spool_cannot_be_written_still_stops_and_loses_nothing() {
+    let mock = MockPagerDuty::start();
+    mock.set_default(Reply::delay(Duration::from_millis(1500), Reply::Accept));
+    let mut d = Daemon::start(Config::new(&mock.url()));
+    let mut svcs = services(6100, 4);
+    let lines: Vec<String> = svcs
+        .iter_mut()
+        .map(|s| {
+            let out = format!("CRITICAL: unwritable spool {}", s.dedup_key());
+            s.critical(&out)
+        })
+        .collect();
+    d.post_ok(&lines);
+    assert!(
+        mock.wait_until(WAIT, |r| r.len() >= 4),
+        "nothing was attempted\n{}",
+        d.log_tail(40)
+    );
+
+    // While PagerDuty takes its time, take the spool's write lock: the answers arrive, and the
+    // commit of their outcomes fails (busy) for as long as the lock is held.
+    let db = rusqlite::Connection::open(d.spool_dir.join("spool.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    assert!(
+        mock.wait_until(WAIT, |r| r.iter().filter(|r| r.delivered()).count() >= 4),
+        "PagerDuty never answered\n{}",
+        mock.dump()
+    );
+
+    let t0 = Instant::now();
+    let status = d.sigterm(Duration::from_secs(20));
+    let took = t0.elapsed();
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "still running 20 s after SIGTERM (shutdown_grace 2s) while the spool could not be written\n{}",
+            d.log_tail(40)
+        )
+    });
+    assert!(status.success(), "exit status {status}\n{}", d.log_tail(40));
+    eprintln!("SIGTERM with an unwritable spool → exit 0 in {took:?}");
+    let log = d.logs();
+    assert!(
+        log.contains("Cannot record the outcomes of the last deliveries before stopping"),
+        "the stop did not say that outcomes were left unrecorded\n{}",
+        d.log_tail(40)
+    );
+
+    db.execute_batch("ROLLBACK").unwrap();
+    drop(db);
+    let before = mock.count();
+    mock.set_default(Reply::Accept);
+    d.spawn();
+    d.wait_ready(WAIT);
+    expect_all_delivered(&mock, &d, &svcs, WAIT);
+    let resent = mock.requests()[before..]
+        .iter()
+        .filter(|r| r.delivered())
+        .count();
+    assert_eq!(
+        resent,
+        4,
+        "the unrecorded deliveries are sent again, once each\n{}",
+        mock.dump()
+    );
+    assert_no_secret(&d);
+}

@@ -5,6 +5,11 @@
 //! flight per dedup key: a key stays busy from the moment its head is picked until the
 //! completion (delivered, dead-lettered, or rescheduled) is committed. Completions are
 //! group-committed by one committer task at most every [`GROUP_COMMIT`].
+//!
+//! A failed commit (disk full, spool not writable) keeps its keys busy and is retried every
+//! second: nothing is sent twice while the daemon runs. At stop the retries end with the
+//! grace (at least [`FINAL_COMMIT`]): the stop is never held by the disk, and what was not
+//! recorded is sent again at the next start (at-least-once; PagerDuty deduplicates).
 
 use crate::config::DeliveryConfig;
 use crate::shared::{now_ms, KeyState, Metrics, PauseKind, Shared};
@@ -24,6 +29,8 @@ pub const LATE_AFTER_MS: i64 = 2_000;
 const IDLE_POLL_MS: i64 = 100;
 /// Consecutive non-key 400s that pause a routing key.
 const MAX_CONSECUTIVE_400: u32 = 5;
+/// At stop, the least time given to recording the outcomes of finished deliveries.
+const FINAL_COMMIT: Duration = Duration::from_secs(2);
 
 /// How events leave the daemon.
 #[derive(Clone)]
@@ -253,7 +260,8 @@ pub async fn run(
     }
 
     let grace = shared.loaded.config.delivery.shutdown_grace.0;
-    if tokio::time::timeout(grace, async {
+    let stop_deadline = tokio::time::Instant::now() + grace;
+    if tokio::time::timeout_at(stop_deadline, async {
         while in_flight.join_next().await.is_some() {}
     })
     .await
@@ -265,7 +273,22 @@ pub async fn run(
         in_flight.abort_all();
     }
     drop(done_tx);
-    let _ = committer.await;
+    // The committer retries a failed commit for as long as it runs; at stop it gets what is left
+    // of the grace, and at least FINAL_COMMIT, so that an unwritable spool (disk full) cannot
+    // hold the stop until systemd's SIGKILL. An outcome not recorded leaves its event at the head
+    // of its queue: it is sent again at start, and PagerDuty deduplicates it.
+    let commit_deadline = stop_deadline.max(tokio::time::Instant::now() + FINAL_COMMIT);
+    let mut committer = committer;
+    if tokio::time::timeout_at(commit_deadline, &mut committer)
+        .await
+        .is_err()
+    {
+        committer.abort();
+        warn!(
+            "Cannot record the outcomes of the last deliveries before stopping (the spool cannot \
+             be written); those events will be sent again at start."
+        );
+    }
 }
 
 enum Pick {
