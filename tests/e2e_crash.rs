@@ -136,3 +136,40 @@ fn sigkill_during_ingest_and_delivery_loses_nothing_and_keeps_per_key_order() {
         d.log_tail(40)
     );
 }
+
+/// Broker replays what the daemon never acknowledged, and the daemon must recognise every status
+/// it applied (DESIGN §4.2) — also after a restart, and also statuses that changed nothing. An
+/// OK that changed nothing, replayed after a later CRITICAL, must not resolve the open incident.
+#[test]
+fn a_replay_after_a_restart_is_recognised_even_for_statuses_that_changed_nothing() {
+    let mock = MockPagerDuty::start();
+    let mut d = Daemon::start(Config::new(&mock.url()));
+    let mut s = Svc::new(9100, 91000);
+    let first = s.first_ok(); // a new resource: stored
+    let quiet = s.first_ok(); // HARD OK again: nothing changes but the check
+    assert_eq!(d.post_ok(&[&first]), (1, 0, 0));
+    assert_eq!(d.post_ok(&[&quiet]), (1, 0, 0));
+
+    d.restart_after_kill();
+    let crit = s.critical("CRITICAL: disk full");
+    assert_eq!(d.post_ok(&[&crit]), (1, 0, 0));
+    expect_all_delivered(&mock, &d, std::slice::from_ref(&s), WAIT);
+
+    // The acknowledgements were lost: Broker replays all three, in order.
+    assert_eq!(
+        d.post_ok(&[&first, &quiet, &crit]),
+        (0, 3, 0),
+        "every replayed status is recognised and ignored\n{}",
+        d.log_tail(20)
+    );
+    let resolve = s.recover();
+    assert_eq!(d.post_ok(&[&resolve]), (1, 0, 0));
+    expect_all_delivered(&mock, &d, std::slice::from_ref(&s), WAIT);
+    let actions = mock.delivered_actions(&s.dedup_key());
+    assert_eq!(
+        collapse(&actions),
+        ["trigger", "resolve"],
+        "the replay neither resolved nor paged again\n{}",
+        mock.dump()
+    );
+}

@@ -2,7 +2,7 @@
 //! fsync latency of the spool's filesystem, durable ingest over the socket, delivery to a
 //! loopback mock PagerDuty with pacing off, memory, and start-up with a large backlog.
 //!
-//! `cargo bench -p centreon-pagerduty --bench daemon [-- --pending N]`; results go to stdout
+//! `cargo bench -p centreon-pagerduty --bench daemon [-- --pending N] [--only PART]`; results go to stdout
 //! and are recorded by hand in BENCHMARKS.md.
 
 // A benchmark aborts on any setup failure: that is the right outcome.
@@ -36,10 +36,23 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
+    // `--only ingest|delivery|backlog`: one part (with the fsync probe, which explains them).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let wanted = |part: &str| only.is_none_or(|o| o == part);
     fsync_latency();
-    ingest();
-    delivery();
-    backlog(pending);
+    if wanted("ingest") {
+        ingest();
+    }
+    if wanted("delivery") {
+        delivery();
+    }
+    if wanted("backlog") {
+        backlog(pending);
+    }
 }
 
 fn cpu_model() -> String {

@@ -112,7 +112,7 @@ impl Engine {
         let id = st.resource;
         let fp = fingerprint(st);
         let host_blocks = self.host_blocks(store, id);
-        let Some((mut rs, before, new)) = take(store, id, Some(fp)) else {
+        let Some((mut rs, new)) = take(store, id, Some(fp)) else {
             out.replay = true;
             return;
         };
@@ -176,7 +176,7 @@ impl Engine {
         }
 
         self.reconcile(store, id, &mut rs, cause, &st.context, now, out);
-        put(store, id, rs, before, new);
+        put(store, id, rs, None, new);
     }
 
     /// Events other than full statuses: update what is known with `update`, then reconcile.
@@ -194,9 +194,10 @@ impl Engine {
             host_blocks: self.host_blocks(store, id),
             ..Trigger::default()
         };
-        let Some((mut rs, before, new)) = take(store, id, None) else {
+        let Some((mut rs, new)) = take(store, id, None) else {
             return;
         };
+        let before = Some(snapshot(&mut rs));
         update(&mut rs, &mut cause);
         self.reconcile(store, id, &mut rs, cause, ctx, now, out);
         put(store, id, rs, before, new);
@@ -755,20 +756,17 @@ fn problem_of(st: &Status) -> Problem {
     }
 }
 
-/// Take a resource's state out of the store for the duration of an event, with a copy of
-/// what must be compared afterwards. With `replay_check`, `None` means "replay: ignore".
+/// Take a resource's state out of the store for the duration of an event; `true` when the
+/// resource is new. With `replay_check`, `None` means "replay: ignore".
 fn take(
     store: &mut impl Store,
     id: ResourceId,
     replay_check: Option<u64>,
-) -> Option<(ResourceState, ResourceState, bool)> {
+) -> Option<(ResourceState, bool)> {
     let (mut rs, new) = match store.resource(id) {
         Some(rs) => (std::mem::take(rs), false),
         None => (ResourceState::default(), true),
     };
-    let recent = std::mem::take(&mut rs.recent);
-    let before = rs.clone();
-    rs.recent = recent;
     if let Some(fp) = replay_check {
         if rs.remember(fp) {
             if let Some(slot) = store.resource(id) {
@@ -777,24 +775,37 @@ fn take(
             return None;
         }
     }
-    Some((rs, before, new))
+    Some((rs, new))
 }
 
-/// Put the state back; mark it changed when more than the replay window and last check moved.
+/// A copy to compare with after a patch (the replay window, which a patch never moves, left out).
+fn snapshot(rs: &mut ResourceState) -> ResourceState {
+    let recent = std::mem::take(&mut rs.recent);
+    let before = rs.clone();
+    rs.recent = recent;
+    before
+}
+
+/// Put the state back and mark it changed (to be stored) unless `before` shows that nothing but
+/// the last check moved. A full status always passes `None`: its fingerprint joined the replay
+/// window, which must survive a restart, or a Broker replay after it would apply old statuses
+/// again (an old OK resolving an open incident, an old problem paging again).
 fn put(
     store: &mut impl Store,
     id: ResourceId,
     rs: ResourceState,
-    mut before: ResourceState,
+    before: Option<ResourceState>,
     new: bool,
 ) {
     if new {
         store.insert_resource(id, rs);
         return;
     }
-    before.last_check = rs.last_check;
-    before.recent = rs.recent.clone();
-    let changed = before != rs;
+    let changed = before.is_none_or(|mut before| {
+        before.last_check = rs.last_check;
+        before.recent = rs.recent.clone();
+        before != rs
+    });
     if let Some(slot) = store.resource(id) {
         *slot = rs;
     }
