@@ -180,7 +180,9 @@ impl Engine {
     }
 
     /// Events other than full statuses: update what is known with `update`, then reconcile.
-    /// They are applied in arrival order (no replay detection: they are idempotent patches).
+    /// They are applied in arrival order, except a replay, recognised by `check` (see
+    /// [`ResourceState::remember_timed_patch`] and [`ResourceState::remember_patch`]).
+    #[allow(clippy::too_many_arguments)]
     fn patch(
         &self,
         store: &mut impl Store,
@@ -188,6 +190,7 @@ impl Engine {
         ctx: &Context,
         now: i64,
         out: &mut Outcome,
+        check: ReplayCheck,
         update: impl FnOnce(&mut ResourceState, &mut Trigger),
     ) {
         let mut cause = Trigger {
@@ -198,6 +201,19 @@ impl Engine {
             return;
         };
         let before = Some(snapshot(&mut rs));
+        let replay = match check {
+            ReplayCheck::Timed(content) => rs.remember_timed_patch(content),
+            ReplayCheck::Untimed(content) => rs.remember_patch(content),
+            ReplayCheck::None => false,
+        };
+        if replay {
+            // The anchor moved: kept in memory, not worth a write.
+            out.replay = true;
+            if let Some(slot) = store.resource(id) {
+                *slot = rs;
+            }
+            return;
+        }
         update(&mut rs, &mut cause);
         self.reconcile(store, id, &mut rs, cause, ctx, now, out);
         put(store, id, rs, before, new);
@@ -211,23 +227,37 @@ impl Engine {
         now: i64,
         out: &mut Outcome,
     ) {
-        self.patch(store, a.resource, &a.context, now, out, |rs, cause| {
-            if let Some(depth) = a.downtime_depth {
-                cause.entered_downtime = set_downtime_depth(rs, depth);
-            }
-            match a.ack {
-                Some(0) => rs.ack = None,
-                Some(kind) => {
-                    rs.ack = Some(Ack {
-                        sticky: kind == 2,
-                        state: rs.ack.as_ref().and_then(|a| a.state).or(rs.state),
-                        entry_time: rs.ack.as_ref().and_then(|a| a.entry_time),
-                        from_status: true,
-                    })
+        let content = Fnv::default()
+            .write(b"adaptive")
+            .int(a.downtime_depth)
+            .int(a.ack.map(i64::from))
+            .int(a.notification_number)
+            .finish();
+        self.patch(
+            store,
+            a.resource,
+            &a.context,
+            now,
+            out,
+            ReplayCheck::Untimed(content),
+            |rs, cause| {
+                if let Some(depth) = a.downtime_depth {
+                    cause.entered_downtime = set_downtime_depth(rs, depth);
                 }
-                None => {}
-            }
-        });
+                match a.ack {
+                    Some(0) => rs.ack = None,
+                    Some(kind) => {
+                        rs.ack = Some(Ack {
+                            sticky: kind == 2,
+                            state: rs.ack.as_ref().and_then(|a| a.state).or(rs.state),
+                            entry_time: rs.ack.as_ref().and_then(|a| a.entry_time),
+                            from_status: true,
+                        })
+                    }
+                    None => {}
+                }
+            },
+        );
     }
 
     fn apply_acknowledgement(
@@ -237,22 +267,39 @@ impl Engine {
         now: i64,
         out: &mut Outcome,
     ) {
-        self.patch(store, a.resource, &a.context, now, out, |rs, _| {
-            rs.ack = if a.deletion_time.is_some() {
-                None
-            } else {
-                Some(Ack {
-                    sticky: a.sticky,
-                    state: a.state.or(rs.state),
-                    entry_time: a.entry_time,
-                    from_status: false,
-                })
-            };
-        });
+        let content = Fnv::default()
+            .write(b"acknowledgement")
+            .int(a.entry_time)
+            .int(a.deletion_time)
+            .int(Some(i64::from(a.sticky)))
+            .int(a.state.map(i64::from))
+            .finish();
+        self.patch(
+            store,
+            a.resource,
+            &a.context,
+            now,
+            out,
+            ReplayCheck::Timed(content),
+            |rs, _| {
+                rs.ack = if a.deletion_time.is_some() {
+                    None
+                } else {
+                    Some(Ack {
+                        sticky: a.sticky,
+                        state: a.state.or(rs.state),
+                        entry_time: a.entry_time,
+                        from_status: false,
+                    })
+                };
+            },
+        );
     }
 
     /// Downtime events: a set of started, not yet ended downtimes per resource. A downtime
     /// deleted before it started changes nothing; nested downtimes count.
+    /// A downtime that ended never starts again (ids are not reused): a replayed start after
+    /// its end changes nothing, so replays are harmless without the anchor of other patches.
     fn apply_downtime(&self, store: &mut impl Store, d: &Downtime, now: i64, out: &mut Outcome) {
         self.patch(
             store,
@@ -260,14 +307,18 @@ impl Engine {
             &d.context,
             now,
             out,
+            ReplayCheck::None,
             |rs, cause| match d.phase {
-                DowntimePhase::Started if !rs.downtimes.contains(&d.id) => {
+                DowntimePhase::Started
+                    if !rs.downtimes.contains(&d.id) && !rs.ended_downtimes.contains(&d.id) =>
+                {
                     rs.downtimes.push(d.id);
                     cause.entered_downtime = !rs.in_downtime;
                     rs.in_downtime = true;
                 }
                 DowntimePhase::Ended if rs.downtimes.contains(&d.id) => {
                     rs.downtimes.retain(|&x| x != d.id);
+                    rs.remember_ended_downtime(d.id);
                     rs.in_downtime = !rs.downtimes.is_empty();
                 }
                 _ => {}
@@ -299,17 +350,25 @@ impl Engine {
         if d.enabled.is_none() && d.notify.is_none() && d.volatile.is_none() {
             return;
         }
-        self.patch(store, id, &d.context, now, out, |rs, _| {
-            if let Some(e) = d.enabled {
-                rs.enabled = e;
-            }
-            if let Some(n) = d.notify {
-                rs.notify = n;
-            }
-            if let Some(v) = d.volatile {
-                rs.volatile = v;
-            }
-        });
+        self.patch(
+            store,
+            id,
+            &d.context,
+            now,
+            out,
+            ReplayCheck::None,
+            |rs, _| {
+                if let Some(e) = d.enabled {
+                    rs.enabled = e;
+                }
+                if let Some(n) = d.notify {
+                    rs.notify = n;
+                }
+                if let Some(v) = d.volatile {
+                    rs.volatile = v;
+                }
+            },
+        );
     }
 
     /// Bring PagerDuty in line with what is known of the resource. `ctx` is what the shim
@@ -754,6 +813,17 @@ fn problem_of(st: &Status) -> Problem {
         perfdata: st.perfdata.clone(),
         context: st.context.clone(),
     }
+}
+
+/// How a patch event is recognised as a replay.
+enum ReplayCheck {
+    /// By its content, which includes its own time; it anchors the untimed patches after it.
+    Timed(u64),
+    /// By its content after the current anchor (adaptive statuses carry no time).
+    Untimed(u64),
+    /// Not at all: applied as it comes (definitions are configuration; downtime ids make
+    /// downtime replays harmless).
+    None,
 }
 
 /// Take a resource's state out of the store for the duration of an event; `true` when the

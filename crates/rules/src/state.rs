@@ -8,7 +8,17 @@
 //!   downtime, an acknowledgement, disabled notifications, flapping or the host being down);
 //!   it implies that the effective state is a paging state;
 //! - `recent` holds fingerprints of the last [`REPLAY_WINDOW`] full statuses applied, so that a
-//!   replay of them is recognised and ignored.
+//!   replay of them is recognised and ignored;
+//! - `ended_downtimes` holds the ids of the last [`REPLAY_WINDOW`] downtimes that ended: a
+//!   downtime never starts again, so a replayed start is ignored;
+//! - `patches` holds fingerprints of the last [`REPLAY_WINDOW`] patch events applied:
+//!   acknowledgement events by their content (their times make them unique), adaptive statuses
+//!   (which carry no time) by their content combined with `anchor`, the last timed event seen
+//!   before them (a full status or an acknowledgement event, applied or replayed). Broker
+//!   replays a suffix of its stream in order, so during a replay the anchor is again the event
+//!   that preceded the adaptive status the first time, and it is recognised; the same content
+//!   after a newer event is a new one. The windows are stored with every applied event, so
+//!   that they survive restarts.
 
 use broker::{Context, StateCode};
 use serde::{Deserialize, Serialize};
@@ -121,6 +131,15 @@ pub struct ResourceState {
     pub last_check: Option<i64>,
     /// Fingerprints of the last full statuses applied, newest last.
     pub recent: Vec<u64>,
+    /// Fingerprint of the last full status seen, applied or recognised as a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<u64>,
+    /// Fingerprints of the last patch events applied, each combined with its anchor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<u64>,
+    /// Ids of the last downtimes that ended: a replay of their start changes nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_downtimes: Vec<u64>,
 }
 
 impl Default for ResourceState {
@@ -145,6 +164,9 @@ impl Default for ResourceState {
             problem: None,
             last_check: None,
             recent: Vec::new(),
+            anchor: None,
+            patches: Vec::new(),
+            ended_downtimes: Vec::new(),
         }
     }
 }
@@ -179,16 +201,46 @@ impl ResourceState {
     }
 
     /// Remember a full status; true when it was already among the recent ones (a replay).
+    /// Either way it becomes the anchor of the patch events that follow it.
     pub fn remember(&mut self, fingerprint: u64) -> bool {
-        if self.recent.contains(&fingerprint) {
-            return true;
-        }
-        if self.recent.len() >= REPLAY_WINDOW {
-            self.recent.remove(0);
-        }
-        self.recent.push(fingerprint);
-        false
+        self.anchor = Some(fingerprint);
+        remember_in(&mut self.recent, fingerprint)
     }
+
+    /// Remember an event that carries its own time (an acknowledgement event), identified by
+    /// `content`; true when it was already remembered (a replay). Either way it becomes the
+    /// anchor of the patch events that follow it.
+    pub fn remember_timed_patch(&mut self, content: u64) -> bool {
+        self.anchor = Some(content);
+        remember_in(&mut self.patches, content)
+    }
+
+    /// Remember a patch event without a time of its own (an adaptive status), identified by
+    /// `content`, after the current anchor; true when it was already remembered after that
+    /// anchor (a replay).
+    pub fn remember_patch(&mut self, content: u64) -> bool {
+        let key = Fnv::default()
+            .int(self.anchor.map(|a| a as i64))
+            .int(Some(content as i64))
+            .finish();
+        remember_in(&mut self.patches, key)
+    }
+
+    /// Remember a downtime that ended.
+    pub fn remember_ended_downtime(&mut self, id: u64) {
+        remember_in(&mut self.ended_downtimes, id);
+    }
+}
+
+fn remember_in(window: &mut Vec<u64>, fingerprint: u64) -> bool {
+    if window.contains(&fingerprint) {
+        return true;
+    }
+    if window.len() >= REPLAY_WINDOW {
+        window.remove(0);
+    }
+    window.push(fingerprint);
+    false
 }
 
 /// A stable 64-bit FNV-1a hash, for fingerprints that survive upgrades of the toolchain.

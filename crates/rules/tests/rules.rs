@@ -1910,6 +1910,66 @@ fn replay_of_recent_status_is_ignored() {
     }
 }
 
+/// Broker replays a suffix of its stream in order: acknowledgements and downtimes of an
+/// incident that has since closed must not touch the incident open now.
+#[test]
+fn replayed_patches_are_recognised_after_the_status_they_followed() {
+    for v in BOTH {
+        let mut h = Harness::new();
+        known_ok(&mut h, v);
+        let problem = svc(WARNING, T0 + 300).changed().json(v);
+        let acked = adaptive_status(HOST, SVC, json!({"acknowledgement_type": 1}));
+        let ack_ev = ack_event(v, HOST, SVC, T0 + 310, false, WARNING);
+        let still = svc(WARNING, T0 + 360)
+            .hard_change_at(T0 + 300)
+            .ack(1)
+            .json(v);
+        let worse = svc(CRITICAL, T0 + 600).changed().ack(0).json(v);
+        // Engine sends the acknowledgement event, then the adaptive status.
+        let first: Vec<Value> = vec![problem, ack_ev, acked, still, worse];
+        assert_eq!(
+            h.run(first.clone()),
+            vec![trig(S), ack(S), res(S), trig(S)],
+            "{v:?}: the non-sticky acknowledgement ends with the change: a new incident"
+        );
+        // Replays, from the problem or from the acknowledgement (no status of the resource
+        // before it in the replay): every event recognised, nothing sent; the new incident
+        // stays unacknowledged.
+        for from in [0, 1] {
+            for raw in first[from..].iter().cloned() {
+                let o = h.send(raw);
+                assert!(o.replay, "{v:?}");
+                assert_eq!(sent(&o), vec![]);
+            }
+        }
+        let rs = h.state(ResourceId::service(HOST, SVC));
+        assert!(rs.ack.is_none(), "{v:?}: {:?}", rs.ack);
+        // The same adaptive acknowledgement after the newer status is a new one.
+        let acked_again = adaptive_status(HOST, SVC, json!({"acknowledgement_type": 1}));
+        assert_eq!(h.run([acked_again]), vec![ack(S)], "{v:?}");
+
+        // Downtimes: a replayed start after the end does not put the resource back in downtime.
+        let mut h = Harness::new();
+        known_ok(&mut h, v);
+        let start = downtime(v, HOST, SVC, 7, Phase::Started, T0 + 100);
+        let end = downtime(v, HOST, SVC, 7, Phase::Ended, T0 + 200);
+        let ok = svc(OK, T0 + 250).hard_change_at(T0 - 3600).json(v);
+        h.run([start.clone(), ok.clone(), end.clone()]);
+        assert!(!h.state(ResourceId::service(HOST, SVC)).in_downtime);
+        h.run([svc(OK, T0 + 300).hard_change_at(T0 - 3600).json(v)]);
+        // The replay starts before the status that preceded the end.
+        h.run([start, ok, end]);
+        let rs = h.state(ResourceId::service(HOST, SVC));
+        assert!(!rs.in_downtime && rs.downtimes.is_empty(), "{v:?}: {rs:?}");
+        // The critical that follows pages at once.
+        assert_eq!(
+            h.run([svc(CRITICAL, T0 + 400).changed().json(v)]),
+            vec![trig(S)],
+            "{v:?}"
+        );
+    }
+}
+
 #[test]
 fn older_status_still_applied_and_counted_as_clock_skew() {
     for v in BOTH {
