@@ -68,7 +68,7 @@ H.test("daemon down while Broker writes: nothing acknowledged, write() fast; dae
   H.eq(emu.stats.errors, 0)
   H.eq(failed_posts(emu), 1, "one POST attempt, then nothing inside retry_interval")
   H.eq(#calls.attempts, 1)
-  H.ok(calls.attempts[1] < 0.05, string.format("the failed POST took %.3f ms", calls.attempts[1] * 1000))
+  H.ok(calls.attempts[1] < 0.25, string.format("the failed POST took %.3f ms", calls.attempts[1] * 1000))
   local p99, max = percentile(calls.quick, 0.99), percentile(calls.quick, 1)
   -- Loose bounds: this proves no POST is attempted (a POST waits for the daemon); the speed
   -- itself is measured in BENCHMARKS.md, not asserted on a shared CI machine.
@@ -96,7 +96,7 @@ H.test("daemon back without a cbd restart: the backlog is posted after retry_int
   drive(emu, 15) -- 1.5 emulated seconds
   H.eq(emu.acked, 0)
   H.eq(failed_posts(emu), 1)
-  H.ok(percentile(calls.all, 1) < 0.05, "every call fast")
+  H.ok(percentile(calls.all, 1) < 0.25, "every call fast") -- none waits for the 500 ms timeout
   env:start()
   drive(emu, 30)  -- the window (2 s) ends, the next flush() posts everything
   H.eq(emu.acked, #events, "backlog acknowledged once the daemon answers")

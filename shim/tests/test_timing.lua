@@ -40,7 +40,7 @@ H.test("write() inside the retry window only buffers: no connection attempt", fu
   H.eq(#d:requests(), 1, "no new attempt inside the retry window")
   local r2, took2 = timed(emu.env.flush)
   H.eq(r2, false)
-  H.ok(took2 < 0.05, "flush() inside the window: " .. took2)
+  H.ok(took2 < 0.15, "flush() inside the window: " .. took2) -- no wait for the 300 ms timeout
   H.eq(emu.env.centreon_pagerduty.buffered(), 1001, "every event kept")
 end)
 
@@ -112,7 +112,7 @@ H.test("no daemon listening (socket file left behind, or none): fast failure", f
     emu.env.write(H.service_status(1, 1, 1))
     local r, took = timed(emu.env.flush)
     H.eq(r, false)
-    H.ok(took < 0.05, sock .. ": " .. took)
+    H.ok(took < 0.25, sock .. ": " .. took) -- no wait for the 2 s timeout
   end
 end)
 
