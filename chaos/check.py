@@ -32,8 +32,7 @@ import sys
 # Fault modes that fail because of a known, reported bug. Their violations are printed loudly
 # but do not fail the run unless --strict (or CHAOS_STRICT=1). Remove an entry once fixed.
 KNOWN_FAILING = {
-    # None today. Both defects this run found are fixed in ff8c98e (a shim call could last up
-    # to twice `timeout`; a daemon started on a read-only spool stayed read-only until restarted).
+    # None today. The defects this run found are fixed: see chaos/README-chaos.md.
 }
 
 
@@ -339,6 +338,12 @@ def main():
     check("daemon: recovers when the spool is writable again", drv["readonly_stuck"] == 0,
           "%d daemon starts on the read-only spool, %d times still refusing batches 3 s after it was writable again" % (
               drv["readonly_restarts"], drv["readonly_stuck"]), known_key="readonly_stuck")
+    term_seconds = drv.get("term_seconds") or []
+    check("daemon: SIGTERM stops it within shutdown_grace (10 s) + 5 s",
+          not drv.get("term_hangs") and all(t <= 15 for t in term_seconds),
+          "%d graceful stops (%s), %d still running after 15 s" % (
+              len(term_seconds), ", ".join("%.1f s" % t for t in term_seconds) or "-",
+              drv.get("term_hangs") or 0), known_key="sigterm_hang")
     check("daemon: queue empty, nothing paused at the end",
           status.get("pending") == 0 and not status.get("paused"),
           "pending %s, paused %s" % (status.get("pending"), status.get("paused")))
@@ -379,7 +384,9 @@ def main():
         ("read-only windows (daemon starts on the read-only spool)", "%d (%d)" % (
             fault_counts.get("readonly_begin", 0), drv["readonly_restarts"])),
         ("spool-full window (max_size)", (drv.get("spool_full") or {}).get("max_size", "-")),
-        ("batches refused (503): spool over max_size / spool not writable",
+        ("disk-full windows (spool on a tmpfs)", "%d (%s)" % (drv.get("diskfull", 0),
+            "yes" if drv.get("tmpfs") else "no: skipped")),
+        ("batches refused (503): spool over max_size or under min_free / spool not writable",
          "%d / %d" % (log["refused_full"], log["refused_storage"])),
         ("expected PagerDuty events (oracle)", "%d (%s)" % (exp_total, ", ".join(
             "%s %d" % kv for kv in sorted(exp_actions.items())))),

@@ -45,26 +45,26 @@ local encode = L.json_encoder(SHIM)
 
 local PROFILES = {
   smoke = { -- a one-minute try of the harness itself (chaos/run does not offer it)
-    load = 60, drain = 60, rate = 200, p_fail = 0.07, hosts = 100, services_per_host = 10,
-    kills = 4, kill_window = { 5, 55 },
+    load = 75, drain = 60, rate = 200, p_fail = 0.07, hosts = 100, services_per_host = 10,
+    kills = 4, kill_window = { 5, 70 },
     pd = { { "outage", 1, 10, 10 }, { "storm429", 1, 3, 3 }, { "slow", 1, 3, 3 },
            { "close", 1, 3, 3 }, { "flaky", 1, 3, 3 } },
-    lane_window = { 5, 55 }, spool_full_after = 8, spool_margin = 16 * 1024,
-    readonly = { 1, 5, 5 }, freezes = { 1, 3, 3 }, stutters = { 0, 8, 8 },
-    cbd_restarts = 1, cbd_crashes = 1, cbd_window = { 10, 55 },
+    lane_window = { 3, 73 }, spool_full_after = 8, spool_margin = 16 * 1024,
+    readonly = { 1, 5, 5 }, freezes = { 1, 3, 3 }, stutters = { 0, 8, 8 }, diskfull = { 1, 20, 20 },
+    cbd_restarts = 1, cbd_crashes = 1, cbd_window = { 10, 70 },
     delivery = { backoff_min = "250ms", backoff_max = "3s", throttle_min = "1s", throttle_max = "4s",
                  collapse_after = "8s" },
   },
   reduced = {
-    load = 170, drain = 100, rate = 200, p_fail = 0.07, hosts = 100, services_per_host = 10,
-    kills = 10, kill_window = { 8, 160 },
+    load = 180, drain = 90, rate = 200, p_fail = 0.07, hosts = 100, services_per_host = 10,
+    kills = 10, kill_window = { 8, 170 },
     pd = { { "outage", 1, 20, 20 }, { "storm429", 1, 8, 8 }, { "slow", 1, 8, 8 },
            { "close", 1, 8, 8 }, { "flaky", 1, 10, 10 } },
-    lane_window = { 8, 166 },
+    lane_window = { 6, 176 },
     spool_full_after = 20,           -- the spool-full window ends this long after the outage
     spool_margin = 48 * 1024,        -- max_size = bytes in use when the window opens + this
-    readonly = { 1, 12, 12 }, freezes = { 2, 3, 6 }, stutters = { 1, 10, 10 },
-    cbd_restarts = 2, cbd_crashes = 2, cbd_window = { 15, 160 },
+    readonly = { 1, 12, 12 }, freezes = { 2, 3, 5 }, stutters = { 1, 10, 10 }, diskfull = { 1, 20, 20 },
+    cbd_restarts = 2, cbd_crashes = 2, cbd_window = { 15, 170 },
     delivery = { backoff_min = "250ms", backoff_max = "5s", throttle_min = "1s", throttle_max = "8s",
                  collapse_after = "15s" },
   },
@@ -76,7 +76,7 @@ local PROFILES = {
     lane_window = { 40, 2350 },
     spool_full_after = 120,
     spool_margin = 256 * 1024,
-    readonly = { 2, 45, 75 }, freezes = { 6, 5, 30 }, stutters = { 3, 20, 40 },
+    readonly = { 2, 45, 75 }, freezes = { 6, 5, 30 }, stutters = { 3, 20, 40 }, diskfull = { 2, 30, 60 },
     cbd_restarts = 6, cbd_crashes = 3, cbd_window = { 60, 2350 },
     delivery = { backoff_min = "500ms", backoff_max = "30s", throttle_min = "2s", throttle_max = "30s",
                  collapse_after = "60s" },
@@ -148,6 +148,9 @@ for _ = 1, P.freezes[1] do items[#items + 1] = { name = "freeze", dur = dur(P.fr
 for _ = 1, P.stutters[1] do
   items[#items + 1] = { name = "stutter", dur = STUTTER_DOWN + dur(P.stutters[2], P.stutters[3]) }
 end
+-- The spool's filesystem full (a tmpfs filled by a file), with a graceful stop (SIGTERM) of the
+-- daemon 1.5 s in: it must still stop within shutdown_grace; then the space comes back.
+for _ = 1, P.diskfull[1] do items[#items + 1] = { name = "diskfull", dur = dur(P.diskfull[2], P.diskfull[3]) } end
 for _, it in ipairs(place_sequential(items, P.lane_window[1], P.lane_window[2])) do
   local name = it.name
   if name == "readonly" then
@@ -158,6 +161,14 @@ for _, it in ipairs(place_sequential(items, P.lane_window[1], P.lane_window[2]))
   elseif name == "stutter" then
     add(it.start, "stutter_begin", { down = STUTTER_DOWN, duration = it.dur - STUTTER_DOWN })
     add(it.start + STUTTER_DOWN + 0.5, "stutter_loop", { duration = it.dur - STUTTER_DOWN - 0.5 })
+  elseif name == "diskfull" then
+    -- PagerDuty fails from 3 s before, so that deliveries (and the commits of their outcomes)
+    -- go on while the disk is full
+    add(it.start, "pd_begin", { fault = "outage (with disk full)", control = '{"mode":"status","status":503}' })
+    add(it.start + 3, "diskfull_begin", { duration = it.dur - 3 })
+    add(it.start + 4.5, "term", { why = "graceful stop while the disk is full" })
+    add(it.start + it.dur, "diskfull_end")
+    add(it.start + it.dur, "pd_end", { fault = "outage (with disk full)" })
   elseif name == "freeze" then
     add(it.start, "freeze_begin", { duration = it.dur })
     add(it.start + it.dur, "freeze_end")
@@ -228,6 +239,12 @@ local DDIR = WORK .. "/daemon"
 local SPOOL = DDIR .. "/spool"
 local SOCK = DDIR .. "/run/broker.sock"
 os.execute(string.format("mkdir -p %s/spool %s/run && chmod 0750 %s", L.q(DDIR), L.q(DDIR), L.q(SPOOL)))
+-- The spool on a tmpfs of its own, when this machine lets us mount one (root, not in a locked-down
+-- container): the disk-full fault fills it. Without it, that fault is skipped (and said so).
+local TMPFS = false
+if L.sh("id -u") == "0" and A.tmpfs ~= "0" then
+  TMPFS = os.execute(string.format("mount -t tmpfs -o size=64m,mode=0750 cpd-chaos-spool %s 2>/dev/null", L.q(SPOOL))) == true
+end
 if USER ~= "" then
   os.execute(string.format("chown -R %s:$(id -gn %s) %s", L.q(USER), L.q(USER), L.q(DDIR)))
 end
@@ -395,9 +412,12 @@ end
 -- Faults
 
 local restart_at = nil          -- the supervisor starts the daemon again at this time
+local term = nil                -- a graceful stop being watched: { pid, at }
+local SHUTDOWN_GRACE = 10       -- the daemon's default [delivery] shutdown_grace
 local readonly = nil            -- { restored_at, log_offset }
 local stats = { unexpected_exits = {}, readonly_stuck = 0, readonly_restarts = 0, spool_full = nil,
-                cbd_restarts = 0, cbd_crashes = 0, freezes = 0, kills = 0, stutters = 0 }
+                cbd_restarts = 0, cbd_crashes = 0, freezes = 0, kills = 0, stutters = 0, terms = 0,
+                term_seconds = {}, term_hangs = 0, diskfull = 0 }
 local frozen_pid = nil
 
 local function set_spool_mode(ro)
@@ -409,6 +429,7 @@ local function set_spool_mode(ro)
 end
 
 local function kill_and_restart(after, why)
+  if term then return end -- a graceful stop is being watched
   local status = daemon:kill()
   stats.kills = stats.kills + 1
   fault_log("kill", { why = why, exit_status = status, restart_after = after })
@@ -423,6 +444,7 @@ function ACTIONS.pd_end(e)
   fault_log("pd_end", { fault = e.fault, spool_used_bytes = e.fault == "outage" and spool_used_bytes() or nil })
 end
 function ACTIONS.spool_full_begin()
+  term = nil
   if daemon.pid then daemon:kill(); stats.kills = stats.kills + 1 end
   local used = spool_used_bytes() or 0
   max_size_small = math.max(1024 * 1024, used + P.spool_margin) -- the daemon's minimum is 1 MiB
@@ -432,6 +454,7 @@ function ACTIONS.spool_full_begin()
   restart_at = gettime() + 0.2
 end
 function ACTIONS.spool_full_end()
+  term = nil
   if daemon.pid then daemon:kill(); stats.kills = stats.kills + 1 end
   daemon.variant = "normal"
   fault_log("spool_full_end", { used_bytes = spool_used_bytes() })
@@ -444,7 +467,7 @@ function ACTIONS.readonly_begin(e)
   fault_log("readonly_begin", { duration = e.duration })
 end
 function ACTIONS.readonly_restart()
-  if daemon.pid then
+  if daemon.pid and not term then
     daemon:kill()
     stats.kills = stats.kills + 1
     fault_log("kill", { why = "inside the read-only window" })
@@ -473,6 +496,26 @@ function ACTIONS.readonly_check()
     fault_log("readonly_ok")
   end
 end
+function ACTIONS.diskfull_begin(e)
+  if not TMPFS then fault_log("diskfull_skipped", { note = "no tmpfs for the spool (mount refused)" }); return end
+  os.execute(string.format("dd if=/dev/zero of=%s/filler bs=256k 2>/dev/null", L.q(SPOOL)))
+  stats.diskfull = stats.diskfull + 1
+  fault_log("diskfull_begin", { duration = e.duration, free = L.sh("df -k --output=avail " .. L.q(SPOOL) .. " | tail -1") })
+end
+function ACTIONS.diskfull_end()
+  if not TMPFS then return end
+  os.remove(SPOOL .. "/filler")
+  fault_log("diskfull_end")
+end
+-- systemctl stop: SIGTERM, then (systemd: TimeoutStopSec=30s) SIGKILL; the supervisor restarts it.
+function ACTIONS.term(e)
+  if not daemon.pid or term then return end
+  term = { pid = daemon.pid, at = gettime() }
+  daemon:signal("CONT")
+  daemon:signal("TERM")
+  stats.terms = stats.terms + 1
+  fault_log("term", { why = e.why, pid = daemon.pid })
+end
 function ACTIONS.freeze_begin(e)
   if daemon.pid then
     daemon:freeze()
@@ -487,6 +530,7 @@ function ACTIONS.freeze_end()
   fault_log("freeze_end")
 end
 function ACTIONS.stutter_begin(e)
+  term = nil
   if daemon.pid then daemon:kill(); stats.kills = stats.kills + 1 end
   fault_log("stutter_begin", { down = e.down, duration = e.duration })
   restart_at = gettime() + e.down
@@ -530,6 +574,25 @@ end
 
 -- systemd's part: start the daemon when due; restart it 2 s after it exits on its own.
 local function supervise(now)
+  if term then
+    local status = daemon:exit_status()
+    if status ~= nil then
+      local took = now - term.at
+      stats.term_seconds[#stats.term_seconds + 1] = took
+      fault_log("term_exit", { exit_status = status, seconds = took })
+      daemon.pid, term = nil, nil
+      restart_at = now + 2
+    elseif now - term.at > SHUTDOWN_GRACE + 5 then
+      stats.term_hangs = stats.term_hangs + 1
+      stats.term_seconds[#stats.term_seconds + 1] = now - term.at
+      fault_log("term_hang", { seconds = now - term.at,
+        note = "still running after SIGTERM; killed (systemd would after TimeoutStopSec=30s)" })
+      daemon:kill()
+      term = nil
+      restart_at = now + 2
+    end
+    return
+  end
   if daemon.pid and daemon:exit_status() ~= nil then
     local status = daemon:exit_status()
     daemon.pid = nil
@@ -597,6 +660,7 @@ fault_log("load_end", { published = published, acknowledged = emu.acked })
 -- and the daemon's queue is empty.
 mock:set('{"mode":"ok"}')
 set_spool_mode(false)
+if TMPFS then os.remove(SPOOL .. "/filler") end
 if frozen_pid and daemon.pid == frozen_pid then daemon:thaw() end
 local drained, status_text = false, nil
 local last_poll, last_count, stable_since = 0, -1, gettime()
@@ -631,6 +695,10 @@ emu:stop() -- cbd stops: its last flush()
 local stop_status = daemon:stop(30)
 fault_log("daemon_stop", { exit_status = stop_status })
 mock:stop()
+if TMPFS then -- keep the spool for inspection, off the tmpfs
+  os.execute(string.format("mkdir -p %s/spool-final && cp -a %s/. %s/spool-final/ && umount %s",
+    L.q(WORK), L.q(SPOOL), L.q(WORK), L.q(SPOOL)))
+end
 
 calls.mean = calls.n > 0 and calls.sum / calls.n or 0
 calls.bound = BOUND
@@ -647,7 +715,9 @@ local report = {
   daemon_starts = daemon.starts, daemon_kills = stats.kills, unexpected_exits = stats.unexpected_exits,
   readonly_stuck = stats.readonly_stuck, readonly_restarts = stats.readonly_restarts,
   spool_full = stats.spool_full, cbd_restarts = stats.cbd_restarts, cbd_crashes = stats.cbd_crashes,
-  freezes = stats.freezes, stutters = stats.stutters, lua = _VERSION, pd_timeout = PD_TIMEOUT, slow_delay = SLOW_DELAY,
+  freezes = stats.freezes, stutters = stats.stutters, lua = _VERSION, tmpfs = TMPFS,
+  terms = stats.terms, term_seconds = stats.term_seconds, term_hangs = stats.term_hangs,
+  diskfull = stats.diskfull, pd_timeout = PD_TIMEOUT, slow_delay = SLOW_DELAY,
   delivery = P.delivery,
 }
 L.write(WORK .. "/driver.json", encode(report) .. "\n")
