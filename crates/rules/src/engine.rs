@@ -204,6 +204,9 @@ impl Engine {
         let replay = match check {
             ReplayCheck::Timed(content) => rs.remember_timed_patch(content),
             ReplayCheck::Untimed(content) => rs.remember_patch(content),
+            ReplayCheck::Downtime { id, ended } => {
+                rs.ended_downtimes.contains(&id) && !(ended && rs.downtimes.contains(&id))
+            }
             ReplayCheck::None => false,
         };
         if replay {
@@ -298,8 +301,8 @@ impl Engine {
 
     /// Downtime events: a set of started, not yet ended downtimes per resource. A downtime
     /// deleted before it started changes nothing; nested downtimes count.
-    /// A downtime that ended never starts again (ids are not reused): a replayed start after
-    /// its end changes nothing, so replays are harmless without the anchor of other patches.
+    /// A downtime that ended never starts again (ids are not reused): its events, replayed,
+    /// are recognised without the anchor of other patches.
     fn apply_downtime(&self, store: &mut impl Store, d: &Downtime, now: i64, out: &mut Outcome) {
         self.patch(
             store,
@@ -307,7 +310,10 @@ impl Engine {
             &d.context,
             now,
             out,
-            ReplayCheck::None,
+            ReplayCheck::Downtime {
+                id: d.id,
+                ended: d.phase == DowntimePhase::Ended,
+            },
             |rs, cause| match d.phase {
                 DowntimePhase::Started
                     if !rs.downtimes.contains(&d.id) && !rs.ended_downtimes.contains(&d.id) =>
@@ -821,8 +827,9 @@ enum ReplayCheck {
     Timed(u64),
     /// By its content after the current anchor (adaptive statuses carry no time).
     Untimed(u64),
-    /// Not at all: applied as it comes (definitions are configuration; downtime ids make
-    /// downtime replays harmless).
+    /// A downtime event: a replay when that downtime already ended (ids are not reused).
+    Downtime { id: u64, ended: bool },
+    /// Not at all: applied as it comes (definitions are configuration).
     None,
 }
 

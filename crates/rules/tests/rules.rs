@@ -1970,6 +1970,28 @@ fn replayed_patches_are_recognised_after_the_status_they_followed() {
     }
 }
 
+/// A replayed downtime end, after the host's own downtime ended meanwhile, must not release
+/// the held trigger early: the service's next status does, as it did the first time.
+#[test]
+fn replayed_downtime_end_releases_nothing() {
+    for v in BOTH {
+        let mut h = Harness::new();
+        known_ok(&mut h, v);
+        h.run([host(UP, T0).depth(1).json(v)]);
+        h.run([downtime(v, HOST, SVC, 7, Phase::Started, T0 + 10)]);
+        let held = svc(CRITICAL, T0 + 60).changed().depth(1).json(v);
+        assert_eq!(h.run([held]), vec![], "{v:?}: held in downtime");
+        let end = downtime(v, HOST, SVC, 7, Phase::Ended, T0 + 100);
+        assert_eq!(h.run([end.clone()]), vec![], "{v:?}: the host is in downtime");
+        assert_eq!(h.run([host(UP, T0 + 120).json(v)]), vec![]);
+        let o = h.send(end);
+        assert!(o.replay, "{v:?}");
+        assert_eq!(sent(&o), vec![], "{v:?}");
+        let next = svc(CRITICAL, T0 + 180).hard_change_at(T0 + 60).json(v);
+        assert_eq!(h.run([next]), vec![trig(S)], "{v:?}");
+    }
+}
+
 #[test]
 fn older_status_still_applied_and_counted_as_clock_skew() {
     for v in BOTH {
