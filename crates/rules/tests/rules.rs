@@ -1982,7 +1982,11 @@ fn replayed_downtime_end_releases_nothing() {
         let held = svc(CRITICAL, T0 + 60).changed().depth(1).json(v);
         assert_eq!(h.run([held]), vec![], "{v:?}: held in downtime");
         let end = downtime(v, HOST, SVC, 7, Phase::Ended, T0 + 100);
-        assert_eq!(h.run([end.clone()]), vec![], "{v:?}: the host is in downtime");
+        assert_eq!(
+            h.run([end.clone()]),
+            vec![],
+            "{v:?}: the host is in downtime"
+        );
         assert_eq!(h.run([host(UP, T0 + 120).json(v)]), vec![]);
         let o = h.send(end);
         assert!(o.replay, "{v:?}");
