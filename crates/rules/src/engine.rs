@@ -315,9 +315,7 @@ impl Engine {
                 ended: d.phase == DowntimePhase::Ended,
             },
             |rs, cause| match d.phase {
-                DowntimePhase::Started
-                    if !rs.downtimes.contains(&d.id) && !rs.ended_downtimes.contains(&d.id) =>
-                {
+                DowntimePhase::Started if !rs.downtimes.contains(&d.id) => {
                     rs.downtimes.push(d.id);
                     cause.entered_downtime = !rs.in_downtime;
                     rs.in_downtime = true;
