@@ -24,11 +24,7 @@ local Gen = require("gen")
 local Emulator = require("emulator")
 local gettime, sleep = L.gettime, L.sleep
 
-local A = {}
-for _, a in ipairs(arg) do
-  local k, v = a:match("^([%w_]+)=(.*)$")
-  if k then A[k] = v end
-end
+local A = L.args(arg)
 local WORK = assert(A.dir, "dir= missing")
 local SEED = assert(math.tointeger(tonumber(A.seed)), "seed= missing")
 local MODE = A.mode or "reduced"

@@ -26,11 +26,7 @@ local L = require("lib")
 local Emulator = require("emulator")
 local gettime, sleep = L.gettime, L.sleep
 
-local A = {}
-for _, a in ipairs(arg) do
-  local k, v = a:match("^([%w_]+)=(.*)$")
-  if k then A[k] = v end
-end
+local A = L.args(arg)
 local WORK = assert(A.dir)
 local BIN = assert(A.bin)
 local SHIM = A.shim or (ROOT .. "/shim/centreon-pagerduty.lua")

@@ -7,6 +7,16 @@ local socket = require("socket")
 local L = {}
 L.gettime, L.sleep = socket.gettime, socket.sleep
 
+-- The command line's `key=value` arguments, as a table.
+function L.args(argv)
+  local A = {}
+  for _, a in ipairs(argv) do
+    local k, v = a:match("^([%w_]+)=(.*)$")
+    if k then A[k] = v end
+  end
+  return A
+end
+
 function L.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
