@@ -1,6 +1,8 @@
 # Shared by the packaging scripts (sourced, not run): pinned tool versions, where the tools live,
 # and small helpers. Everything the packaging installs or caches stays under target/packaging/
 # (cargo's own registry in ~/.cargo excepted).
+# Its variables are for the scripts that source it, hence SC2034 off for this file:
+# shellcheck shell=bash disable=SC2034
 
 # Pinned tools. Bump deliberately, then run packaging/ci.
 CARGO_ZIGBUILD_VERSION=0.24.1     # PyPI, ships the binary in its wheel
