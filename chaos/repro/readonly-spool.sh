@@ -42,5 +42,5 @@ if ! running; then echo "restarted as systemd would"; rm -f "$d/exit"; start; fi
 out=$("$bin" -c "$d/c.toml" inject "$d/ev.ndjson" 2>&1) || { echo "BUG: the daemon still refuses batches: $out"; rc=1; }
 [ $rc -eq 0 ] && echo "ok: $out"
 kill "$(cat "$d/pid")" 2>/dev/null; sleep 1
-[ -n "${KEEP:-}" ] && echo "kept $d" || rm -rf "$d"
+if [ -n "${KEEP:-}" ]; then echo "kept $d"; else rm -rf "$d"; fi
 exit $rc

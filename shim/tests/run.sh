@@ -45,8 +45,11 @@ for lua in ${LUAS:-lua5.3 lua5.4}; do
     if [ -z "$result" ]; then
       echo "not ok  $lua $f: crashed"; failed=$((failed + 1)); continue
     fi
-    set -- $result
-    passed=$((passed + $3)); failed=$((failed + $4)); skipped=$((skipped + $5))
+    # "# result PASSED FAILED SKIPPED"
+    read -r _ _ n_passed n_failed n_skipped <<EOF
+$result
+EOF
+    passed=$((passed + n_passed)); failed=$((failed + n_failed)); skipped=$((skipped + n_skipped))
   done
 done
 [ "$skipped" -gt 0 ] && echo "($skipped skipped)"
