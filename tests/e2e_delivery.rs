@@ -727,3 +727,162 @@ fn spool_unwritable_at_sigterm(answer_after: Duration) -> bool {
     assert_no_secret(&d);
     true
 }
+
+/// DESIGN §4.4: a 429 pauses the whole routing key, every dedup key sent with it, for at least
+/// `throttle_min`; the 202s answering requests that were already in flight lift nothing.
+#[test]
+fn a_429_pauses_the_whole_routing_key_even_while_requests_in_flight_succeed() {
+    let throttle_min = Duration::from_secs(3);
+    let mock = MockPagerDuty::start();
+    // Every answer but the 429 comes late, so that 7 requests are in flight when it arrives.
+    mock.set_default(Reply::delay(Duration::from_millis(400), Reply::Accept));
+    let config = Config::new(&mock.url())
+        .set_str("delivery", "throttle_min", "3s")
+        .set_str("delivery", "throttle_max", "10s");
+    let d = Daemon::start(config);
+    let mut svcs = services(3000, 16);
+    let throttled_key = svcs[0].dedup_key();
+    mock.push_rule(
+        Match::DedupKey(throttled_key.clone()),
+        Reply::throttled(),
+        Some(1),
+    );
+
+    let firsts: Vec<String> = svcs.iter_mut().map(Svc::first_ok).collect();
+    d.post_ok(&firsts);
+    let crits: Vec<String> = svcs
+        .iter_mut()
+        .map(|s| {
+            let out = format!("CRITICAL: 429 pause test {}", s.dedup_key());
+            s.critical(&out)
+        })
+        .collect();
+    d.post_ok(&crits);
+    expect_all_delivered(&mock, &d, &svcs, WAIT);
+
+    let reqs = mock.requests();
+    let Some(t429) = reqs
+        .iter()
+        .find(|r| r.status == Some(429))
+        .and_then(|r| r.answered_at)
+    else {
+        panic!("no 429 was answered\n{}", last_lines(&mock.dump(), 40));
+    };
+    // Requests of the flight the 429 belonged to may arrive a few ms after it was answered;
+    // anything later was sent while the routing key was paused.
+    let flight = Duration::from_millis(200);
+    let during_pause: Vec<&Request> = reqs
+        .iter()
+        .filter(|r| r.at > t429 + flight && r.at < t429 + throttle_min)
+        .collect();
+    assert!(
+        during_pause.is_empty(),
+        "{} requests were sent on the paused routing key within throttle_min of the 429 \
+         (first {:?} after it)\n{}\n--- daemon ---\n{}",
+        during_pause.len(),
+        during_pause[0].at.duration_since(t429),
+        last_lines(&mock.dump(), 40),
+        d.log_tail(40)
+    );
+    let resumed = reqs
+        .iter()
+        .filter(|r| r.at > t429 + flight)
+        .map(|r| r.at.duration_since(t429))
+        .min();
+    assert!(
+        resumed.is_some_and(|t| t >= throttle_min),
+        "the pause was shorter than throttle_min: resumed after {resumed:?}"
+    );
+    assert_no_secret(&d);
+}
+
+/// DESIGN §4.4: after an outage, a collapsed episode's resolve is sent only where PagerDuty has
+/// an incident open for the key (a trigger delivered after the last delivered resolve).
+#[test]
+fn collapse_never_sends_a_useless_resolve() {
+    let mock = MockPagerDuty::start();
+    let config = Config::new(&mock.url()).set_str("delivery", "collapse_after", "1s");
+    let d = Daemon::start(config);
+    let mut opened = Svc::new(4000, 40000);
+    let mut never = Svc::new(4001, 40010);
+
+    // `opened` has an incident open in PagerDuty before the outage.
+    d.post_ok(&[opened.first_ok(), never.first_ok()]);
+    d.post_ok(&[opened.critical("CRITICAL: before the outage")]);
+    assert!(
+        mock.wait_until(WAIT, |r| r.iter().any(
+            |r| r.delivered() && r.dedup_key() == Some(opened.dedup_key().as_str())
+        )),
+        "the first trigger was not delivered\n{}",
+        d.log_tail(40)
+    );
+
+    // During the outage: `opened` escalates then recovers; `never` fails and recovers.
+    mock.set_default(Reply::unavailable());
+    let t = opened.clock + 60;
+    opened.clock = t;
+    let escalation = v2_service_status(
+        opened.host_id,
+        opened.service_id,
+        &opened.host,
+        &opened.service,
+        1,
+        true,
+        t,
+        t,
+        2,
+        3,
+        "WARNING: during the outage",
+        "",
+    );
+    d.post_ok(&[
+        escalation,
+        opened.recover(),
+        never.critical("CRITICAL: during the outage"),
+        never.recover(),
+    ]);
+    // Past collapse_after, both episodes are collapsed; then PagerDuty comes back.
+    std::thread::sleep(Duration::from_millis(2500));
+    mock.set_default(Reply::Accept);
+    assert!(
+        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered()
+            && r.action() == Some("resolve")
+            && r.dedup_key() == Some(opened.dedup_key().as_str()))),
+        "the open incident's resolve was not delivered\n{}\n{}",
+        last_lines(&mock.dump(), 40),
+        d.log_tail(40)
+    );
+    assert!(
+        poll_until(WAIT, || {
+            serde_json::from_slice::<Value>(&d.cli(&["status", "--json"]).stdout)
+                .is_ok_and(|j| j["pending"] == 0)
+        }),
+        "the queue did not drain\n{}",
+        d.log_tail(40)
+    );
+
+    let by_key = mock.delivered_by_key();
+    let actions = |key: &str| -> Vec<String> {
+        collapse(
+            &by_key
+                .get(key)
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|r| r.action().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        )
+    };
+    assert_eq!(
+        actions(&opened.dedup_key()),
+        ["trigger", "resolve"],
+        "the escalation is collapsed, the resolve of the open incident is sent"
+    );
+    assert!(
+        actions(&never.dedup_key()).is_empty(),
+        "no incident was ever open for {}: nothing may be delivered, got {:?}",
+        never.dedup_key(),
+        actions(&never.dedup_key())
+    );
+}

@@ -12,7 +12,7 @@
 //! recorded is sent again at the next start (at-least-once; PagerDuty deduplicates).
 
 use crate::config::DeliveryConfig;
-use crate::shared::{now_ms, KeyState, Metrics, PauseKind, Shared};
+use crate::shared::{now_ms, throttle_pause, KeyState, Metrics, Shared};
 use pagerduty::{Outcome, TransportFailure};
 use spool::{Completion, Pending};
 use std::collections::HashSet;
@@ -223,7 +223,7 @@ pub async fn run(
         let (picked, wake_at) = picked;
         for (p, action) in picked {
             match action {
-                Pick::Send => {
+                Pick::Send { epoch, probe } => {
                     let shared = shared.clone();
                     let sender = sender.clone();
                     let done_tx = done_tx.clone();
@@ -232,7 +232,8 @@ pub async fn run(
                     let active = active.clone();
                     active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     in_flight.spawn(async move {
-                        let completions = deliver(&shared, &sender, &cfg, &p, j).await;
+                        let sent = Sent { epoch, probe };
+                        let completions = deliver(&shared, &sender, &cfg, &p, sent, j).await;
                         active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                         shared.wake.notify_one();
                         let _ = done_tx.send(Done {
@@ -292,7 +293,9 @@ pub async fn run(
 }
 
 enum Pick {
-    Send,
+    /// Send it. `epoch`: the routing key's pause epoch when it was picked; `probe`: the one
+    /// request that tests a paused key.
+    Send { epoch: u64, probe: bool },
     /// Handled without a request (collapsed, expired).
     Complete(Vec<Completion>),
 }
@@ -393,11 +396,18 @@ fn pick(
             if !routing_key.is_empty() {
                 state.take_token();
             }
-            if state.pause.is_some() {
+            let probe = state.pause.is_some();
+            if probe {
                 state.probe_in_flight = true;
             }
             free_slots = free_slots.saturating_sub(1);
-            out.push((p, Pick::Send));
+            out.push((
+                p,
+                Pick::Send {
+                    epoch: state.pause_epoch,
+                    probe,
+                },
+            ));
         }
     }
     (out, wake_at)
@@ -409,34 +419,47 @@ pub enum Stale {
     /// Send it.
     Send,
     /// A trigger older than `collapse_after` whose resolve is queued behind it: neither it nor
-    /// anything queued before that resolve is sent (these ids, head first).
+    /// anything queued before that resolve is sent (these ids, head first). The resolve is
+    /// among them when PagerDuty has no incident open for the key: it would close nothing.
     Collapse(Vec<i64>),
     /// Past `max_event_age`: a superseded trigger, or an acknowledge. Dead letter.
     Expire(&'static str),
 }
 
-/// Decide about a head `age_ms` old, with `behind` = (id, action) queued after it for its key.
-/// `behind` is only consulted for old triggers.
+/// What the queue knows about a head's dedup key, asked only for old triggers.
+pub trait Behind {
+    /// (id, action) queued after the head.
+    fn queued(&self) -> Vec<(i64, String)>;
+    /// PagerDuty has an incident open for the key (a trigger delivered after the last resolve).
+    fn open_in_pagerduty(&self) -> bool;
+}
+
+/// Decide about a head `age_ms` old (DESIGN §4.4: collapse and `max_event_age`).
 pub fn stale_head(
     head_id: i64,
     action: &str,
     age_ms: i64,
-    behind: impl FnOnce() -> Vec<(i64, String)>,
+    behind: &impl Behind,
     collapse_ms: i64,
     max_age_ms: i64,
 ) -> Stale {
     match action {
         "trigger" if age_ms > collapse_ms || age_ms > max_age_ms => {
-            let behind = behind();
+            let queued = behind.queued();
             if age_ms > collapse_ms {
-                if let Some(pos) = behind.iter().position(|(_, a)| a == "resolve") {
+                if let Some(pos) = queued.iter().position(|(_, a)| a == "resolve") {
+                    let end = if behind.open_in_pagerduty() {
+                        pos
+                    } else {
+                        pos + 1
+                    };
                     let mut skip = vec![head_id];
-                    skip.extend(behind[..pos].iter().map(|(id, _)| *id));
+                    skip.extend(queued[..end].iter().map(|(id, _)| *id));
                     return Stale::Collapse(skip);
                 }
             }
             // A current problem (nothing behind it) is never expired.
-            if age_ms > max_age_ms && !behind.is_empty() {
+            if age_ms > max_age_ms && !queued.is_empty() {
                 return Stale::Expire("expired: superseded trigger older than max_event_age");
             }
             Stale::Send
@@ -457,11 +480,24 @@ fn skip_without_sending(
     p: &Pending,
     now: i64,
 ) -> Option<Vec<Completion>> {
+    struct Queue<'a>(&'a spool::Spool, &'a Pending);
+    impl Behind for Queue<'_> {
+        fn queued(&self) -> Vec<(i64, String)> {
+            self.0
+                .queued_after(&self.1.dedup_key, self.1.id)
+                .unwrap_or_default()
+        }
+        fn open_in_pagerduty(&self) -> bool {
+            // When in doubt, the resolve is sent: a useless resolve costs less than an
+            // incident left open.
+            self.0.open_in_pagerduty(&self.1.dedup_key).unwrap_or(true)
+        }
+    }
     let decision = stale_head(
         p.id,
         &p.action,
         now - p.ingested_at_ms,
-        || spool.queued_after(&p.dedup_key, p.id).unwrap_or_default(),
+        &Queue(spool, p),
         cfg.collapse_after.0.as_millis() as i64,
         cfg.max_event_age.0.as_millis() as i64,
     );
@@ -469,10 +505,10 @@ fn skip_without_sending(
         Stale::Send => None,
         Stale::Collapse(ids) => {
             Metrics::add(&shared.metrics.collapsed, 1);
-            info!(resource = %p.resource, dedup_key = %p.dedup_key, skipped = ids.len(), "Collapsed: the problem ended long ago and its resolve is queued; the trigger is not sent.");
+            info!(resource = %p.resource, dedup_key = %p.dedup_key, skipped = ids.len(), "Collapsed: the problem ended long ago and its resolve is queued; the trigger is not sent (nor the resolve, when no incident is open in PagerDuty).");
             Some(
                 ids.into_iter()
-                    .map(|id| Completion::Done {
+                    .map(|id| Completion::Collapsed {
                         id,
                         dedup_key: p.dedup_key.clone(),
                     })
@@ -491,12 +527,20 @@ fn skip_without_sending(
     }
 }
 
+/// How a request left: its routing key's pause epoch then, and whether it was the probe.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    epoch: u64,
+    probe: bool,
+}
+
 /// Send one queued event and decide what becomes of it.
 async fn deliver(
     shared: &Shared,
     sender: &Sender,
     cfg: &DeliveryConfig,
     p: &Pending,
+    sent: Sent,
     jitter: f64,
 ) -> Vec<Completion> {
     let now = now_ms();
@@ -533,20 +577,18 @@ async fn deliver(
     }
     let key_label = pagerduty::mask_routing_key(&p.routing_key);
     let outcome = scrub(outcome, &p.routing_key);
-    update_key(shared, &p.routing_key, |k| k.probe_in_flight = false);
+    if sent.probe {
+        update_key(shared, &p.routing_key, |k| k.probe_in_flight = false);
+    }
     let m = &shared.metrics;
     let done = |c: Completion| vec![c];
     match outcome {
         Outcome::Delivered => {
             Metrics::add(&m.deliveries_delivered, 1);
             update_key(shared, &p.routing_key, |k| {
-                k.throttle_level = 0;
-                k.consecutive_400 = 0;
-                if k.pause.is_some() {
+                if k.delivered(sent.epoch) {
                     info!(route = %k.route, routing_key = %key_label, "Routing key works again: resumed.");
                 }
-                k.pause = None;
-                k.paused_until_ms = 0;
             });
             info!(resource = %p.resource, dedup_key = %p.dedup_key, action = %p.action, route = %p.route, "Delivered.");
             done(Completion::Done {
@@ -558,17 +600,13 @@ async fn deliver(
             Metrics::add(&m.deliveries_throttled, 1);
             let mut until = now;
             update_key(shared, &p.routing_key, |k| {
-                let pause = backoff(
-                    cfg.throttle_min.0,
-                    cfg.throttle_max.0,
-                    k.throttle_level,
-                    jitter,
-                );
-                k.throttle_level += 1;
-                k.paused_until_ms = now + pause.as_millis() as i64;
-                k.pause = Some(PauseKind::Throttled);
-                until = k.paused_until_ms;
-                warn!(route = %k.route, routing_key = %key_label, pause_ms = pause.as_millis() as u64, "PagerDuty answered 429: routing key paused.");
+                let epoch = k.pause_epoch;
+                until = k.throttled(sent.epoch, now, |level| {
+                    throttle_pause(cfg.throttle_min.0, cfg.throttle_max.0, level, jitter)
+                });
+                if k.pause_epoch != epoch {
+                    warn!(route = %k.route, routing_key = %key_label, pause_ms = until - now, "PagerDuty answered 429: every event of this routing key waits.");
+                }
             });
             done(Completion::Retry {
                 dedup_key: p.dedup_key.clone(),
@@ -595,7 +633,7 @@ async fn deliver(
         Outcome::RoutingKeyRejected { message } | Outcome::ConfigError { reason: message } => {
             Metrics::add(&m.deliveries_config_error, 1);
             let probe = cfg.config_probe.0.as_millis() as i64;
-            pause_for_config(shared, &p.routing_key, &key_label, now + probe, &message);
+            pause_for_config(shared, p, &key_label, now + probe, &message);
             done(Completion::Retry {
                 dedup_key: p.dedup_key.clone(),
                 due_at_ms: now + probe,
@@ -615,7 +653,7 @@ async fn deliver(
                 let probe = cfg.config_probe.0.as_millis() as i64;
                 pause_for_config(
                     shared,
-                    &p.routing_key,
+                    p,
                     &key_label,
                     now + probe,
                     "5 consecutive events rejected with 400",
@@ -645,10 +683,9 @@ fn update_key(shared: &Shared, routing_key: &str, f: impl FnOnce(&mut KeyState))
     }
 }
 
-fn pause_for_config(shared: &Shared, routing_key: &str, label: &str, until: i64, message: &str) {
-    update_key(shared, routing_key, |k| {
-        k.paused_until_ms = until;
-        k.pause = Some(PauseKind::ConfigError(message.to_owned()));
+fn pause_for_config(shared: &Shared, p: &Pending, label: &str, until: i64, message: &str) {
+    update_key(shared, &p.routing_key, |k| {
+        k.config_error(message, until);
         error!(route = %k.route, routing_key = %label, error = %message, "PagerDuty refused this routing key or endpoint: deliveries on it are paused and kept; it is probed again later. Check the configuration.");
     });
     shared.set_last_error(format!("routing key {label}: {message}"));
@@ -745,8 +782,32 @@ mod tests {
         assert_eq!(backoff(min, max, 3, 0.0), Duration::from_secs(4));
     }
 
-    fn behind(items: &[(i64, &str)]) -> Vec<(i64, String)> {
-        items.iter().map(|(id, a)| (*id, (*a).to_owned())).collect()
+    struct Queue {
+        queued: Vec<(i64, String)>,
+        open: bool,
+    }
+
+    impl Behind for Queue {
+        fn queued(&self) -> Vec<(i64, String)> {
+            self.queued.clone()
+        }
+        fn open_in_pagerduty(&self) -> bool {
+            self.open
+        }
+    }
+
+    fn behind(items: &[(i64, &str)]) -> Queue {
+        Queue {
+            queued: items.iter().map(|(id, a)| (*id, (*a).to_owned())).collect(),
+            open: true,
+        }
+    }
+
+    fn never_opened(items: &[(i64, &str)]) -> Queue {
+        Queue {
+            open: false,
+            ..behind(items)
+        }
     }
 
     const MIN: i64 = 60_000;
@@ -755,46 +816,38 @@ mod tests {
 
     #[test]
     fn stale_trigger_with_queued_resolve_collapses_with_what_lies_between() {
-        let d = stale_head(
-            1,
-            "trigger",
-            16 * MIN,
-            || {
-                behind(&[
-                    (2, "acknowledge"),
-                    (3, "trigger"),
-                    (4, "resolve"),
-                    (5, "trigger"),
-                ])
-            },
-            COLLAPSE,
-            MAX_AGE,
-        );
+        let queue = behind(&[
+            (2, "acknowledge"),
+            (3, "trigger"),
+            (4, "resolve"),
+            (5, "trigger"),
+        ]);
+        let d = stale_head(1, "trigger", 16 * MIN, &queue, COLLAPSE, MAX_AGE);
         assert_eq!(d, Stale::Collapse(vec![1, 2, 3]));
     }
 
     #[test]
+    fn collapse_never_sends_a_useless_resolve() {
+        // No incident open in PagerDuty for the key: its resolve would close nothing.
+        let queue = never_opened(&[(2, "resolve"), (3, "trigger")]);
+        let d = stale_head(1, "trigger", 16 * MIN, &queue, COLLAPSE, MAX_AGE);
+        assert_eq!(d, Stale::Collapse(vec![1, 2]));
+        // An incident open: the resolve goes.
+        let queue = behind(&[(2, "resolve"), (3, "trigger")]);
+        let d = stale_head(1, "trigger", 16 * MIN, &queue, COLLAPSE, MAX_AGE);
+        assert_eq!(d, Stale::Collapse(vec![1]));
+    }
+
+    #[test]
     fn recent_trigger_or_no_resolve_is_sent() {
+        let resolve = behind(&[(2, "resolve")]);
         assert_eq!(
-            stale_head(
-                1,
-                "trigger",
-                14 * MIN,
-                || behind(&[(2, "resolve")]),
-                COLLAPSE,
-                MAX_AGE
-            ),
+            stale_head(1, "trigger", 14 * MIN, &resolve, COLLAPSE, MAX_AGE),
             Stale::Send
         );
+        let ack = behind(&[(2, "acknowledge")]);
         assert_eq!(
-            stale_head(
-                1,
-                "trigger",
-                16 * MIN,
-                || behind(&[(2, "acknowledge")]),
-                COLLAPSE,
-                MAX_AGE
-            ),
+            stale_head(1, "trigger", 16 * MIN, &ack, COLLAPSE, MAX_AGE),
             Stale::Send
         );
     }
@@ -802,29 +855,72 @@ mod tests {
     #[test]
     fn max_event_age_expires_superseded_triggers_and_acks_never_current_problems_or_resolves() {
         let old = MAX_AGE + 1;
+        let superseded = behind(&[(2, "trigger")]);
+        let nothing = behind(&[]);
         assert!(matches!(
-            stale_head(
-                1,
-                "trigger",
-                old,
-                || behind(&[(2, "trigger")]),
-                COLLAPSE,
-                MAX_AGE
-            ),
+            stale_head(1, "trigger", old, &superseded, COLLAPSE, MAX_AGE),
             Stale::Expire(_)
         ));
         assert_eq!(
-            stale_head(1, "trigger", old, Vec::new, COLLAPSE, MAX_AGE),
+            stale_head(1, "trigger", old, &nothing, COLLAPSE, MAX_AGE),
             Stale::Send
         );
         assert!(matches!(
-            stale_head(1, "acknowledge", old, Vec::new, COLLAPSE, MAX_AGE),
+            stale_head(1, "acknowledge", old, &nothing, COLLAPSE, MAX_AGE),
             Stale::Expire(_)
         ));
         assert_eq!(
-            stale_head(1, "resolve", old, Vec::new, COLLAPSE, MAX_AGE),
+            stale_head(1, "resolve", old, &nothing, COLLAPSE, MAX_AGE),
             Stale::Send
         );
+    }
+
+    #[test]
+    fn a_429_pause_is_never_shorter_than_throttle_min_and_doubles_up_to_throttle_max() {
+        let min = Duration::from_secs(30);
+        let max = Duration::from_secs(300);
+        for j in [0.0, 0.3, 0.999] {
+            let p = throttle_pause(min, max, 0, j);
+            assert!(p >= min && p <= min.mul_f64(1.1), "{p:?}");
+        }
+        assert_eq!(throttle_pause(min, max, 1, 0.0), Duration::from_secs(60));
+        assert_eq!(throttle_pause(min, max, 10, 0.0), max);
+        assert!(throttle_pause(min, max, 10, 0.999) <= max.mul_f64(1.1));
+    }
+
+    #[test]
+    fn a_success_sent_before_a_429_does_not_lift_its_pause() {
+        let pause = |level: u32| Duration::from_secs(30 << level);
+        let mut k = KeyState::new("r", 0);
+        // Eight requests out at epoch 0; the first answer is a 429.
+        let sent = k.pause_epoch;
+        let until = k.throttled(sent, 1_000, pause);
+        assert_eq!(until, 31_000);
+        // A second 429 to a request of the same flight keeps that pause: no doubling.
+        assert_eq!(k.throttled(sent, 1_010, pause), 31_000);
+        // 202s to requests of the same flight prove nothing about the pause.
+        assert!(!k.delivered(sent));
+        assert_eq!(k.paused_until_ms, 31_000);
+        assert!(k.pause.is_some());
+        // The probe, sent after the pause began, answered 429 again: the pause doubles.
+        let probe = k.pause_epoch;
+        assert_eq!(k.throttled(probe, 31_000, pause), 91_000);
+        // The next probe succeeds: resumed, and the next 429 starts again at the minimum.
+        let probe = k.pause_epoch;
+        assert!(k.delivered(probe));
+        assert!(k.pause.is_none());
+        assert_eq!(k.throttled(k.pause_epoch, 100_000, pause), 130_000);
+    }
+
+    #[test]
+    fn a_success_sent_before_a_configuration_error_does_not_lift_its_pause() {
+        let mut k = KeyState::new("r", 0);
+        let sent = k.pause_epoch;
+        k.config_error("401 Unauthorized", 300_000);
+        assert!(!k.delivered(sent));
+        assert_eq!(k.paused_until_ms, 300_000);
+        assert!(k.delivered(k.pause_epoch));
+        assert_eq!(k.paused_until_ms, 0);
     }
 
     #[test]

@@ -237,10 +237,10 @@ async fn set_paused(
                 .entry(key)
                 .or_insert_with(|| crate::shared::KeyState::new(&route, now_ms()));
             k.route = route.clone();
-            k.operator_paused = paused;
-            if !paused {
-                k.paused_until_ms = 0;
-                k.pause = None;
+            if paused {
+                k.operator_paused = true;
+            } else {
+                k.resume();
             }
         }
         Ok(())

@@ -6,6 +6,7 @@ use spool::Spool;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Counters exported as metrics (DESIGN §4.5).
@@ -63,6 +64,10 @@ pub struct KeyState {
     pub consecutive_400: u32,
     /// A single request is out to find out whether a paused key works again.
     pub probe_in_flight: bool,
+    /// Counts the pauses begun (429 or configuration error). A request records it when it is
+    /// sent: an answer to a request sent before the current pause began says nothing about that
+    /// pause, so it neither lifts it nor doubles it (DESIGN §4.4).
+    pub pause_epoch: u64,
     /// Nothing of this key is due before this time (ms), unless new work arrives.
     pub next_check_ms: i64,
     /// Token bucket.
@@ -81,6 +86,7 @@ impl KeyState {
             consecutive_400: 0,
             next_check_ms: 0,
             probe_in_flight: false,
+            pause_epoch: 0,
             tokens: BURST,
             tokens_at_ms: now_ms,
         }
@@ -97,6 +103,62 @@ impl KeyState {
     pub fn take_token(&mut self) {
         self.tokens -= 1.0;
     }
+
+    /// A 429 answered a request sent at `sent_epoch`. The first 429 after the pause epoch the
+    /// request saw begins a new pause, `pause` long, and doubles the next one; a 429 answering a
+    /// request sent before the current pause began (several were in flight) only keeps that
+    /// pause. Returns the end of the pause (ms).
+    pub fn throttled(
+        &mut self,
+        sent_epoch: u64,
+        now_ms: i64,
+        pause: impl FnOnce(u32) -> Duration,
+    ) -> i64 {
+        if sent_epoch == self.pause_epoch || self.pause.is_none() {
+            let pause = pause(self.throttle_level);
+            self.throttle_level = self.throttle_level.saturating_add(1);
+            self.begin_pause(PauseKind::Throttled, now_ms + pause.as_millis() as i64);
+        }
+        self.paused_until_ms
+    }
+
+    /// PagerDuty refused the key or the endpoint: pause until `until_ms` (the next probe).
+    pub fn config_error(&mut self, message: &str, until_ms: i64) {
+        self.begin_pause(PauseKind::ConfigError(message.to_owned()), until_ms);
+    }
+
+    fn begin_pause(&mut self, kind: PauseKind, until_ms: i64) {
+        self.pause_epoch = self.pause_epoch.wrapping_add(1);
+        self.pause = Some(kind);
+        self.paused_until_ms = self.paused_until_ms.max(until_ms);
+    }
+
+    /// PagerDuty accepted a request sent at `sent_epoch`. Only a request sent after the current
+    /// pause began (the probe) proves the key works again; true when that lifted a pause.
+    pub fn delivered(&mut self, sent_epoch: u64) -> bool {
+        if sent_epoch != self.pause_epoch {
+            return false;
+        }
+        self.throttle_level = 0;
+        self.consecutive_400 = 0;
+        self.paused_until_ms = 0;
+        self.pause.take().is_some()
+    }
+
+    /// An operator resumed the key: every pause ends now.
+    pub fn resume(&mut self) {
+        self.operator_paused = false;
+        self.paused_until_ms = 0;
+        self.pause = None;
+        self.pause_epoch = self.pause_epoch.wrapping_add(1);
+    }
+}
+
+/// The pause after a 429 (DESIGN §4.4): `min`, doubling with each consecutive 429 (`level`) up to
+/// `max`; jitter (`jitter` in [0, 1)) only lengthens it, by up to 10 %.
+pub fn throttle_pause(min: Duration, max: Duration, level: u32, jitter: f64) -> Duration {
+    let base = (min.as_secs_f64() * 2f64.powi(level.min(30) as i32)).min(max.as_secs_f64());
+    Duration::from_secs_f64(base * (1.0 + 0.1 * jitter.clamp(0.0, 1.0)))
 }
 
 /// Token bucket burst (DESIGN §3.2).

@@ -14,6 +14,9 @@
 //! - **Completions.** [`Spool::complete`] applies many completions in one transaction (group
 //!   commit). A crash before it commits replays those deliveries: at-least-once, never reordered
 //!   per key, because completions of one key are committed in the order they happened.
+//!   The same transaction records whether PagerDuty has an incident open for the key (a
+//!   delivered trigger opens it, a delivered resolve closes it; a collapsed event is not
+//!   delivered), which decides whether a collapsed episode's resolve is still worth sending.
 //! - **Bounded tables.** Rejected lines and dead letters keep at most [`MAX_KEPT_ROWS`] rows
 //!   each; the oldest are dropped and counted in `counters`.
 //! - **Schema.** Migrations are forward-only and keyed by `PRAGMA user_version`. A database
@@ -110,8 +113,12 @@ pub struct Pending {
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
-    /// Accepted by PagerDuty (or collapsed): delete it, move the head on.
+    /// Accepted by PagerDuty: delete it, move the head on. A delivered trigger opens the
+    /// key's incident in PagerDuty, a delivered resolve closes it (see
+    /// [`Spool::open_in_pagerduty`]).
     Done { id: i64, dedup_key: String },
+    /// Not sent, on purpose (collapsed): delete it, move the head on; PagerDuty heard nothing.
+    Collapsed { id: i64, dedup_key: String },
     /// Dead-lettered with a reason; the head moves on.
     DeadLetter {
         id: i64,
@@ -515,6 +522,17 @@ impl Spool {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Whether PagerDuty has an incident open for `dedup_key`: a trigger was delivered after the
+    /// last delivered resolve.
+    pub fn open_in_pagerduty(&self, dedup_key: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM open_in_pagerduty WHERE dedup_key=?1")?
+            .query_row(params![dedup_key], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Apply completions in one transaction, in order.
     pub fn complete(&mut self, completions: &[Completion], now_ms: i64) -> Result<()> {
         if completions.is_empty() {
@@ -526,12 +544,27 @@ impl Spool {
             match c {
                 Completion::Done { id, dedup_key } => {
                     tx.prepare_cached(
+                        "INSERT OR IGNORE INTO open_in_pagerduty(dedup_key)
+                         SELECT dedup_key FROM deliveries WHERE id=?1 AND action='trigger'",
+                    )?
+                    .execute(params![id])?;
+                    tx.prepare_cached(
+                        "DELETE FROM open_in_pagerduty WHERE dedup_key=?2 AND EXISTS
+                         (SELECT 1 FROM deliveries WHERE id=?1 AND action='resolve')",
+                    )?
+                    .execute(params![id, dedup_key])?;
+                    tx.prepare_cached(
                         "INSERT INTO delivered(dedup_key, last_ingested_at_ms)
                          SELECT dedup_key, ingested_at_ms FROM deliveries WHERE id=?1
                          ON CONFLICT(dedup_key) DO UPDATE SET last_ingested_at_ms =
                              max(last_ingested_at_ms, excluded.last_ingested_at_ms)",
                     )?
                     .execute(params![id])?;
+                    tx.prepare_cached("DELETE FROM deliveries WHERE id=?1")?
+                        .execute(params![id])?;
+                    advance_head(&tx, dedup_key, now_ms)?;
+                }
+                Completion::Collapsed { id, dedup_key } => {
                     tx.prepare_cached("DELETE FROM deliveries WHERE id=?1")?
                         .execute(params![id])?;
                     advance_head(&tx, dedup_key, now_ms)?;

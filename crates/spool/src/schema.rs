@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -47,6 +47,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE delivered(
         dedup_key TEXT PRIMARY KEY, last_ingested_at_ms INTEGER NOT NULL) WITHOUT ROWID;
      CREATE TABLE paused_routes(route TEXT PRIMARY KEY, since_ms INTEGER NOT NULL) WITHOUT ROWID;",
+    // 1 → 2: dedup keys with an incident open in PagerDuty (a trigger delivered after the last
+    // delivered resolve). Seeded so that no resolve an incident may need is ever collapsed:
+    // every open incident, and every key with something queued.
+    "CREATE TABLE open_in_pagerduty(dedup_key TEXT PRIMARY KEY) WITHOUT ROWID;
+     INSERT OR IGNORE INTO open_in_pagerduty SELECT dedup_key FROM incidents;
+     INSERT OR IGNORE INTO open_in_pagerduty SELECT DISTINCT dedup_key FROM deliveries;",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -200,3 +200,82 @@ fn read_only_open_sees_the_queue() {
 fn rusqlite_connection(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join(DB_FILE)).unwrap()
 }
+
+/// DESIGN §4.4: which keys have an incident open in PagerDuty is recorded per dedup key,
+/// durably: a delivered trigger opens it, a delivered resolve closes it, a collapsed event
+/// changes nothing.
+#[test]
+fn open_in_pagerduty_follows_delivered_triggers_and_resolves_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = |s: &Spool, key: &str| {
+        s.due(RK, 100, 10, &|_| false)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.dedup_key == key)
+            .unwrap()
+    };
+    {
+        let mut s = Spool::open(dir.path()).unwrap();
+        s.commit_batch(&batch(vec![
+            delivery("a", "trigger", 1),
+            delivery("a", "resolve", 2),
+            delivery("b", "trigger", 3),
+            delivery("b", "resolve", 4),
+        ]))
+        .unwrap();
+        let (a, b) = (head(&s, "a"), head(&s, "b"));
+        s.complete(
+            &[
+                Completion::Done {
+                    id: a.id,
+                    dedup_key: "a".into(),
+                },
+                Completion::Collapsed {
+                    id: b.id,
+                    dedup_key: "b".into(),
+                },
+            ],
+            10,
+        )
+        .unwrap();
+        assert!(s.open_in_pagerduty("a").unwrap());
+        assert!(!s.open_in_pagerduty("b").unwrap());
+    }
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert!(s.open_in_pagerduty("a").unwrap(), "survives a reopen");
+    let a = head(&s, "a");
+    assert_eq!(a.action, "resolve");
+    s.complete(
+        &[Completion::Done {
+            id: a.id,
+            dedup_key: "a".into(),
+        }],
+        20,
+    )
+    .unwrap();
+    assert!(!s.open_in_pagerduty("a").unwrap());
+}
+
+/// A spool of schema 1 (before open incidents were recorded) keeps every resolve it may need:
+/// its open incidents and its queued keys count as open.
+#[test]
+fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spool::open(dir.path()).unwrap();
+        s.commit_batch(&batch(vec![delivery("queued", "trigger", 1)]))
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE open_in_pagerduty;
+         INSERT INTO incidents VALUES (7, 0, 'held', 'h', 'default', 1, 0, 1);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let s = Spool::open(dir.path()).unwrap();
+    assert!(s.open_in_pagerduty("queued").unwrap());
+    assert!(s.open_in_pagerduty("held").unwrap());
+    assert!(!s.open_in_pagerduty("other").unwrap());
+}
