@@ -174,8 +174,11 @@ for _, it in ipairs(place_sequential(items, P.lane_window[1], P.lane_window[2]))
     elseif name == "storm429" then control = '{"mode":"status","status":429}'
     elseif name == "slow" then control = string.format('{"mode":"slow","delay":%.1f}', SLOW_DELAY)
     elseif name == "close" then control = '{"mode":"close"}'
-    else control = string.format('{"mode":"flaky","delay":%.1f,"seed":%d,"weights":{"ok":4,"503":2,"429":1,"close":1,"slow":1}}',
-                                 SLOW_DELAY, SEED) end
+    else
+      control = string.format(
+        '{"mode":"flaky","delay":%.1f,"seed":%d,"weights":{"ok":4,"503":2,"429":1,"close":1,"slow":1}}',
+        SLOW_DELAY, SEED)
+    end
     add(it.start, "pd_begin", { fault = name, control = control, duration = it.pd })
     add(it.start + it.pd, "pd_end", { fault = name })
     if name == "outage" then
@@ -239,7 +242,8 @@ os.execute(string.format("mkdir -p %s/spool %s/run && chmod 0750 %s", L.q(DDIR),
 -- container): the disk-full fault fills it. Without it, that fault is skipped (and said so).
 local TMPFS = false
 if L.sh("id -u") == "0" and A.tmpfs ~= "0" then
-  TMPFS = os.execute(string.format("mount -t tmpfs -o size=64m,mode=0750 cpd-chaos-spool %s 2>/dev/null", L.q(SPOOL))) == true
+  TMPFS = os.execute(string.format("mount -t tmpfs -o size=64m,mode=0750 cpd-chaos-spool %s 2>/dev/null",
+                                   L.q(SPOOL))) == true
 end
 if USER ~= "" then
   os.execute(string.format("chown -R %s:$(id -gn %s) %s", L.q(USER), L.q(USER), L.q(DDIR)))
@@ -485,7 +489,8 @@ function ACTIONS.readonly_check()
   local tail = log:sub(since + 1)
   if tail:find("readonly database", 1, true) then
     stats.readonly_stuck = stats.readonly_stuck + 1
-    fault_log("readonly_stuck", { note = "daemon still refuses batches with 'attempt to write a readonly database' after the spool became writable: restarted by the harness (an operator would have to)" })
+    fault_log("readonly_stuck", { note = "daemon still refuses batches with 'attempt to write a readonly database' " ..
+      "after the spool became writable: restarted by the harness (an operator would have to)" })
     if daemon.pid then daemon:kill(); stats.kills = stats.kills + 1 end
     restart_at = gettime() + 0.2
   else
@@ -496,7 +501,8 @@ function ACTIONS.diskfull_begin(e)
   if not TMPFS then fault_log("diskfull_skipped", { note = "no tmpfs for the spool (mount refused)" }); return end
   os.execute(string.format("dd if=/dev/zero of=%s/filler bs=256k 2>/dev/null", L.q(SPOOL)))
   stats.diskfull = stats.diskfull + 1
-  fault_log("diskfull_begin", { duration = e.duration, free = L.sh("df -k --output=avail " .. L.q(SPOOL) .. " | tail -1") })
+  fault_log("diskfull_begin", { duration = e.duration,
+                                free = L.sh("df -k --output=avail " .. L.q(SPOOL) .. " | tail -1") })
 end
 function ACTIONS.diskfull_end()
   if not TMPFS then return end
@@ -658,7 +664,7 @@ mock:set('{"mode":"ok"}')
 set_spool_mode(false)
 if TMPFS then os.remove(SPOOL .. "/filler") end
 if frozen_pid and daemon.pid == frozen_pid then daemon:thaw() end
-local drained, status_text = false, nil
+local drained = false
 local last_poll, last_count, stable_since = 0, -1, gettime()
 while gettime() - load_end < P.drain do
   local now = gettime()
@@ -671,7 +677,7 @@ while gettime() - load_end < P.drain do
     local count = mock:count()
     if count ~= last_count then last_count, stable_since = count, now end
     if emu.acked == emu.count and daemon.pid then
-      status_text = daemon:cli("status --json")
+      local status_text = daemon:cli("status --json")
       local pending = tonumber(status_text:match('"pending"%s*:%s*(%d+)'))
       if pending == 0 and now - stable_since >= 2 then drained = true; break end
     end

@@ -284,11 +284,9 @@ end
 -- Memo of encoded short strings (Lua interns strings of up to 40 bytes, so looking
 -- them up costs no hashing) and of object keys: emptied when full.
 local MEMO_MAX, MEMO_LEN = 4096, 40
-local string_memo, string_memo_n = {}, 0
-local key_first, key_next, key_memo_n = {}, {}, 0 -- '{"key":' and ',"key":'
-
 local function new_string_memo() return { [true] = "true", [false] = "false" }, 0 end
-string_memo, string_memo_n = new_string_memo() -- also true and false, for encode_table
+local string_memo, string_memo_n = new_string_memo() -- also true and false, for encode_table
+local key_first, key_next, key_memo_n = {}, {}, 0 -- '{"key":' and ',"key":'
 
 local function encode_string(s)
   local e = string_memo[s]
@@ -665,8 +663,8 @@ local function http_post(body, limit)
   -- Judged by the error, not the clock: poll() rounds its timeout down to the millisecond,
   -- so a timeout can fire a hair before `deadline`.
   if not ok then
-    local err = tostring(status)
-    return nil, err, own - deadline > 0.01 and err:find(": timeout$") ~= nil
+    local why = tostring(status)
+    return nil, why, own - deadline > 0.01 and why:find(": timeout$") ~= nil
   end
   return status, answer, false
 end
@@ -763,7 +761,8 @@ local function configure(conf)
       c[name] = read_number(name, value)
       if c[name] == nil then
         c[name] = default
-        problems[#problems + 1] = format("parameter %s: invalid value %q, using %s", name, tostring(value), tostring(default))
+        problems[#problems + 1] = format("parameter %s: invalid value %q, using %s",
+                                         name, tostring(value), tostring(default))
       end
     elseif type(value) == "string" then
       c[name] = value

@@ -24,7 +24,8 @@ for i = 1, 25 do
 end
 while emu:has_event() do emu:deliver() end -- no daemon yet: the first POST fails, the rest is buffered
 local f = io.open(dir .. "/ctl.json", "w"); f:write('{"status":200,"delay":1.5}'); f:close()
-os.execute(string.format("python3 %s/shim/tests/fake_daemon.py %s/d.sock %s/rec --control %s/ctl.json --pidfile %s/pid >/dev/null 2>&1 &",
+os.execute(string.format(
+  "python3 %s/shim/tests/fake_daemon.py %s/d.sock %s/rec --control %s/ctl.json --pidfile %s/pid >/dev/null 2>&1 &",
   ROOT, dir, dir, dir, dir))
 local deadline = socket.gettime() + 10
 while not io.open(dir .. "/pid") and socket.gettime() < deadline do socket.sleep(0.05) end

@@ -149,11 +149,14 @@ end
 function Daemon:start()
   if self.external then return end
   os.remove(self.pidfile)
-  os.execute(string.format("python3 '%s/fake_daemon.py' '%s' '%s' --control '%s' --pidfile '%s' >>'%s/daemon.log' 2>&1 &",
+  os.execute(string.format(
+    "python3 '%s/fake_daemon.py' '%s' '%s' --control '%s' --pidfile '%s' >>'%s/daemon.log' 2>&1 &",
     H.DIR, self.socket, self.records, self.control, self.pidfile, self.dir))
   local deadline = socket.gettime() + 10
   while not H.exists(self.pidfile) do
-    if socket.gettime() > deadline then error("fake daemon did not start: " .. (H.read(self.dir .. "/daemon.log") or "")) end
+    if socket.gettime() > deadline then
+      error("fake daemon did not start: " .. (H.read(self.dir .. "/daemon.log") or ""))
+    end
     socket.sleep(0.01)
   end
   self.pid = tonumber(H.read(self.pidfile))

@@ -4,7 +4,7 @@
 local json = {}
 json.null = setmetatable({}, { __tostring = function() return "null" end })
 
-local byte, sub, find, char = string.byte, string.sub, string.find, string.char
+local sub, find = string.sub, string.find
 
 local function fail(s, i, what)
   error(string.format("JSON: %s at byte %d near %q", what, i, sub(s, i, i + 20)), 0)

@@ -154,7 +154,8 @@ end)
 
 H.test("at-least-once: events posted but not yet acknowledged are posted again after a restart", function()
   local d = H.daemon({ need_control = true })
-  local emu = H.emulator({ conf = { socket = d.socket, max_buffer_size = 10, retry_interval = 1, max_buffer_age = 10 } })
+  local emu = H.emulator({ conf = { socket = d.socket, max_buffer_size = 10, retry_interval = 1,
+                                    max_buffer_age = 10 } })
   emu:start()
   emu:publish(events(26))
   d:set({ status = 503 })

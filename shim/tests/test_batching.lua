@@ -102,7 +102,8 @@ end)
 
 H.test("a generated stream of 10000 events: all delivered, in order, in full POSTs", function()
   local d = H.daemon()
-  local emu = H.emulator({ cache = { instances = { ["1"] = "Central" }, hosts = { ["7"] = { name = "h7", instance_id = 1 } } },
+  local emu = H.emulator({ cache = { instances = { ["1"] = "Central" },
+                                     hosts = { ["7"] = { name = "h7", instance_id = 1 } } },
                            conf = { socket = d.socket, max_buffer_size = 1000, max_buffer_age = 60 } })
   emu:start()
   local n = 10000

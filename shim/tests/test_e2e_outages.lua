@@ -5,7 +5,6 @@
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local H = require("harness")
 local R = require("real_daemon")
-local now = H.gettime
 
 local MARGIN = 0.25 -- seconds of slack for a loaded machine
 
@@ -45,7 +44,8 @@ local function drive(emu, steps)
   for _ = 1, steps or 0 do emu:step() end
 end
 
-H.test("daemon down while Broker writes: nothing acknowledged, write() fast; daemon up + cbd restart: every alert once", function()
+H.test("daemon down while Broker writes: nothing acknowledged, write() fast; " ..
+       "daemon up + cbd restart: every alert once", function()
   local env = R.start()
   local events, cache, expected = R.mixed_lifecycles()
   local first = 20
@@ -72,7 +72,8 @@ H.test("daemon down while Broker writes: nothing acknowledged, write() fast; dae
   local p99, max = percentile(calls.quick, 0.99), percentile(calls.quick, 1)
   -- Loose bounds: this proves no POST is attempted (a POST waits for the daemon); the speed
   -- itself is measured in BENCHMARKS.md, not asserted on a shared CI machine.
-  H.ok(p99 < 0.05 and max < 0.25, string.format("inside retry_interval: write()/flush() p99 %.3f ms, max %.3f ms over %d calls",
+  H.ok(p99 < 0.05 and max < 0.25, string.format(
+    "inside retry_interval: write()/flush() p99 %.3f ms, max %.3f ms over %d calls",
                                                  p99 * 1000, max * 1000, #calls.quick))
   emu.on_call = nil
 
@@ -178,7 +179,8 @@ H.test("daemon frozen (SIGSTOP): each call returns within the timeout; after SIG
                       received, total - first, received - (total - first)))
 end)
 
-H.test("a POST the shim gave up on (frozen daemon), then its repost: nobody paged twice, whichever the daemon stored", function()
+H.test("a POST the shim gave up on (frozen daemon), then its repost: nobody paged twice, " ..
+       "whichever the daemon stored", function()
   local env = R.start()
   local events, cache, expected = R.mixed_lifecycles()
   local emu = H.emulator({ cache = cache, conf = { socket = env.socket, max_buffer_size = 1000,

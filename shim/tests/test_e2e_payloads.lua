@@ -140,7 +140,8 @@ H.test("a batch of large events is split by max_batch_bytes; a larger one goes a
     H.ok(#e.body < 512000, "PagerDuty body under 512,000 bytes: " .. #e.body)
   end
   for i = 1, 12 do
-    H.eq(#got["800_" .. (8000 + i)].payload.custom_details.long_output, sizes[i], "event " .. i .. " long_output intact")
+    H.eq(#got["800_" .. (8000 + i)].payload.custom_details.long_output, sizes[i],
+         "event " .. i .. " long_output intact")
   end
   local cut = got["800_8014"].payload.custom_details.long_output
   H.ok(#cut < 256 * 1024 and #cut > 100000, "cut long_output: " .. #cut .. " bytes")

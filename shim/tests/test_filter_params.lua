@@ -106,7 +106,8 @@ H.test("invalid values fall back to the default with an error naming the paramet
   H.eq(c.log_level, 1)
   H.eq(c.retry_interval, 5)
   H.eq(c.max_buffer_age, 1)
-  for _, name in ipairs({ "max_buffer_size", "max_batch_bytes", "timeout", "log_level", "retry_interval", "max_buffer_age" }) do
+  for _, name in ipairs({ "max_buffer_size", "max_batch_bytes", "timeout", "log_level", "retry_interval",
+                          "max_buffer_age" }) do
     H.eq(#emu:logs("parameter " .. name .. ":", "error"), 1, name)
   end
   c = config({ max_buffer_size = "1.5" })
@@ -138,7 +139,8 @@ H.test("old connectors' parameters are ignored with a warning naming the TOML ke
   for name, toml_key in pairs(expect) do
     local found = emu:logs("parameter " .. name .. " ", "warning")
     H.eq(#found, 1, "one warning for " .. name)
-    H.ok(found[1].text:find(toml_key, 1, true), "warning for " .. name .. " names " .. toml_key .. ": " .. found[1].text)
+    H.ok(found[1].text:find(toml_key, 1, true),
+         "warning for " .. name .. " names " .. toml_key .. ": " .. found[1].text)
     H.ok(found[1].text:find("/etc/centreon-pagerduty/centreon-pagerduty.toml", 1, true), "names the TOML file")
     H.ok(found[1].level <= 1, "visible at the default log level")
   end

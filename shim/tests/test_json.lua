@@ -34,8 +34,8 @@ H.test("every control character < 0x20 and 0x7f is escaped", function()
 end)
 
 H.test("valid UTF-8 passes byte-exact", function()
-  local samples = { "é", "Müller", "中文字符", "😀 emoji", "\u{FFFF}", "\u{10FFFF}", "\u{E000}", "\u{80}", "\u{7FF}", "\u{800}",
-                    "\u{D7FF}", "\u{FFFD}", "Ω≈ç√∫" }
+  local samples = { "é", "Müller", "中文字符", "😀 emoji", "\u{FFFF}", "\u{10FFFF}", "\u{E000}", "\u{80}",
+                    "\u{7FF}", "\u{800}", "\u{D7FF}", "\u{FFFD}", "Ω≈ç√∫" }
   for _, s in ipairs(samples) do
     H.eq(encode(s), '"' .. s .. '"')
   end
@@ -108,7 +108,8 @@ H.test("integers stay integers, floats stay floats and round-trip", function()
   H.eq(encode(math.maxinteger), tostring(math.maxinteger))
   H.eq(encode(math.mininteger), tostring(math.mininteger))
   H.eq(encode(-1), "-1") -- uint64 -1 as Broker pushes it
-  for _, x in ipairs({ 1 / 3, 2 / 3, 1e300, -1e-300, 2.0 ^ 53, 123456789.123456789, 5e-324, 1.7976931348623157e308, 0.1 + 0.2 }) do
+  for _, x in ipairs({ 1 / 3, 2 / 3, 1e300, -1e-300, 2.0 ^ 53, 123456789.123456789, 5e-324,
+                       1.7976931348623157e308, 0.1 + 0.2 }) do
     local e = encode(x)
     local back = json.decode(e)
     H.eq(math.type(back), "float", e)
@@ -160,8 +161,8 @@ H.test("fast paths agree with the general one: trailing newline, memoised values
   local t = { a = 5, b = 5.0, c = "5", d = true, e = "true", f = -0.0, g = 0.0, h = 0, i = 1e15, j = 1000000000000000 }
   for round = 1, 3 do
     local d = json.decode(encode(t))
-    H.deep_eq(d, { a = 5, b = 5.0, c = "5", d = true, e = "true", f = -0.0, g = 0.0, h = 0, i = 1e15, j = 1000000000000000 },
-              "round " .. round)
+    H.deep_eq(d, { a = 5, b = 5.0, c = "5", d = true, e = "true", f = -0.0, g = 0.0, h = 0, i = 1e15,
+                   j = 1000000000000000 }, "round " .. round)
     H.eq(math.type(d.b), "float")
     H.eq(math.type(d.j), "integer")
     H.eq(1 / d.f, -math.huge, "-0.0 stays negative")

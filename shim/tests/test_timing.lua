@@ -21,7 +21,8 @@ end
 H.test("write() inside the retry window only buffers: no connection attempt", function()
   local d = H.daemon({ need_control = true })
   d:set({ action = "hang" })
-  local emu = H.emulator({ conf = { socket = d.socket, timeout = TIMEOUT_MS, retry_interval = 5, max_buffer_size = 1 } })
+  local emu = H.emulator({ conf = { socket = d.socket, timeout = TIMEOUT_MS, retry_interval = 5,
+                                    max_buffer_size = 1 } })
   emu:start()
   local r, took = timed(emu.env.write, H.service_status(1, 1, 1))
   H.eq(r, false)
@@ -119,7 +120,8 @@ end)
 H.test("one call posts at most about one timeout's worth of batches", function()
   local d = H.daemon({ need_control = true })
   d:set({ action = "hang" })
-  local emu = H.emulator({ conf = { socket = d.socket, timeout = TIMEOUT_MS, retry_interval = 1, max_buffer_size = 5 } })
+  local emu = H.emulator({ conf = { socket = d.socket, timeout = TIMEOUT_MS, retry_interval = 1,
+                                    max_buffer_size = 5 } })
   emu:start()
   for i = 1, 4 do emu.env.write(H.service_status(1, 1, i)) end
   emu.env.write(H.service_status(1, 1, 5)) -- full batch: POST, hangs, fails
