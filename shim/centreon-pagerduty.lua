@@ -119,8 +119,16 @@ local OLD_PARAMETERS = {
   rejected_servicegroups = ROUTE .. "servicegroups with action = \"drop\"",
   accepted_hosts = ROUTE .. "hosts", accepted_services = ROUTE .. "services",
   accepted_pollers = ROUTE .. "pollers", rejected_pollers = ROUTE .. "pollers with action = \"drop\"",
-  host_severity_threshold = ROUTE .. "host_severity_min",
-  service_severity_threshold = ROUTE .. "service_severity_min",
+  -- Centreon severity level 1 is the most important; the old threshold N with the operator
+  -- ">=" (their default) selects levels 1..N: exactly *_severity_level_max = N.
+  host_severity_threshold = ROUTE .. "host_severity_level_max (level 1 is the most important: "
+    .. "a threshold N with operator \">=\" is host_severity_level_max = N)",
+  service_severity_threshold = ROUTE .. "service_severity_level_max (level 1 is the most important: "
+    .. "a threshold N with operator \">=\" is service_severity_level_max = N)",
+  host_severity_operator = ROUTE .. "host_severity_level_max (the operator \">=\" with threshold N "
+    .. "is host_severity_level_max = N)",
+  service_severity_operator = ROUTE .. "service_severity_level_max (the operator \">=\" with threshold N "
+    .. "is service_severity_level_max = N)",
   logfile = "log.level (and this output's log_path parameter)",
   log_curl_commands = "log.level",
   max_all_queues_age = "this output's max_buffer_age parameter",

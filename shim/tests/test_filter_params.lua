@@ -124,6 +124,7 @@ H.test("old connectors' parameters are ignored with a warning naming the TOML ke
     connection_timeout = "60", proxy_address = "proxy.example.com", proxy_port = 3128,
     proxy_password = "hunter2-secret", skip_anon_events = 1, filter_type = "metric,status",
     accepted_categories = "neb", accepted_elements = "host_status,service_status",
+    host_severity_threshold = 2, service_severity_threshold = "3", service_severity_operator = ">=",
     some_unknown_thing = "s3cr3t-value-here",
   }
   local expect = {
@@ -132,6 +133,12 @@ H.test("old connectors' parameters are ignored with a warning naming the TOML ke
     http_timeout = "pagerduty.timeout", connection_timeout = "pagerduty.timeout",
     proxy_address = "pagerduty.proxy", proxy_port = "pagerduty.proxy", proxy_password = "pagerduty.proxy",
     skip_anon_events = "", filter_type = "alerts.", accepted_categories = "alerts.", accepted_elements = "alerts.",
+    -- level 1 is the most important: threshold N with ">=" selects levels 1..N
+    host_severity_threshold = '[[route]] host_severity_level_max (level 1 is the most important: ' ..
+                              'a threshold N with operator ">=" is host_severity_level_max = N)',
+    service_severity_threshold = '[[route]] service_severity_level_max (level 1 is the most important: ' ..
+                                 'a threshold N with operator ">=" is service_severity_level_max = N)',
+    service_severity_operator = "[[route]] service_severity_level_max",
     some_unknown_thing = "",
   }
   local c, emu = config(conf)
