@@ -42,6 +42,7 @@ pub enum Command {
     },
     /// Queues, open incidents, paused keys, dead letters, last errors.
     Status {
+        /// Machine output.
         #[arg(long, conflicts_with = "nagios")]
         json: bool,
         /// One Nagios/Centreon plugin line with perfdata; exit 0/1/2/3.
@@ -56,6 +57,7 @@ pub enum Command {
     },
     /// List open incidents: key, route, opened, acked, last event.
     Incidents {
+        /// Machine output.
         #[arg(long)]
         json: bool,
     },
@@ -69,9 +71,15 @@ pub enum Command {
         stale: Option<i64>,
     },
     /// Hold deliveries of one route's routing key (events keep queueing).
-    Pause { route: String },
+    Pause {
+        /// Route name ([[route]] name; the [pagerduty] route is "default").
+        route: String,
+    },
     /// Release deliveries of one route's routing key.
-    Resume { route: String },
+    Resume {
+        /// Route name ([[route]] name; the [pagerduty] route is "default").
+        route: String,
+    },
     /// Events PagerDuty refused: list | show ID | retry ID|--all [--force] | purge.
     DeadLetters {
         #[command(subcommand)]
@@ -88,21 +96,31 @@ pub enum Command {
         /// Input files; none or `-` reads standard input.
         files: Vec<PathBuf>,
     },
+    /// Print the manual page, centreon-pagerduty(8), as roff: `centreon-pagerduty man | man -l -`.
+    /// Hidden: the packages ship it, built by packaging/lib.sh.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersAction {
     /// List dead letters, newest first.
     List {
+        /// Machine output.
         #[arg(long)]
         json: bool,
     },
     /// Show one dead letter (routing key masked).
-    Show { id: i64 },
+    Show {
+        /// Dead letter id (see list).
+        id: i64,
+    },
     /// Queue dead letters again, behind what is pending for their key.
     Retry {
+        /// Dead letter id (see list).
         #[arg(required_unless_present = "all")]
         id: Option<i64>,
+        /// Retry every dead letter.
         #[arg(long, conflicts_with = "id")]
         all: bool,
         /// Retry even behind a newer event already delivered for the same key.
@@ -132,8 +150,171 @@ pub fn main() -> ExitCode {
             all,
         } => send_test(cli.config.as_deref(), resolve, route.as_deref(), all),
         Command::Inject { ref file } => inject(cli.config.as_deref(), file),
+        Command::Man => man(),
         ref other => operator(cli.config.as_deref(), other),
     }
+}
+
+fn man() -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match man_page(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write the manual page: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// DESCRIPTION of the manual page (`--help` keeps the one-line about).
+const MAN_DESCRIPTION: &str = "\
+centreon-pagerduty turns the events of Centreon Broker into PagerDuty incidents. A small Lua \
+stream connector inside Centreon Broker (cbd) posts Broker's events to this daemon over a Unix \
+socket; the daemon decides what pages (one state machine per host and service), stores it \
+durably in its SQLite spool, and delivers it to the PagerDuty Events API v2 (trigger, \
+acknowledge, resolve) with retries, pacing and dead letters.
+
+systemd runs the daemon as centreon-pagerduty run. The other commands check the configuration, \
+test the routing keys, and inspect or operate the running daemon through its socket.";
+
+/// The manual page centreon-pagerduty(8), in roff, from the clap definitions above
+/// (clap_mangen): name, synopsis, description and global options, then every command with its
+/// own synopsis, description and options, then exit status, environment, files.
+pub fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_mangen::roff::{bold, roman, Inline, Roff};
+
+    let mut cmd = Cli::command()
+        .disable_help_subcommand(true)
+        .subcommand_value_name("COMMAND")
+        .long_about(MAN_DESCRIPTION);
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone())
+        .title("CENTREON-PAGERDUTY")
+        .section("8")
+        .manual("System Manager's Manual");
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    page.extend_from_slice(b".SH COMMANDS\n");
+    for sub in cmd.get_subcommands() {
+        man_command(&mut page, sub)?;
+    }
+
+    let mut roff = Roff::new();
+    let item = |roff: &mut Roff, tag: Inline, text: &str| {
+        roff.control("TP", []).text([tag]).text([roman(text)]);
+    };
+    roff.control("SH", ["EXIT STATUS"]);
+    item(&mut roff, bold("0"), "Success.");
+    item(&mut roff, bold(EXIT_FAILURE.to_string()), "Failure.");
+    item(
+        &mut roff,
+        bold(EXIT_CONFIG.to_string()),
+        "Usage or configuration error.",
+    );
+    roff.control("PP", []).text([roman(
+        "status --nagios exits as a Nagios plugin does: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    )]);
+    roff.control("SH", ["ENVIRONMENT"]);
+    item(
+        &mut roff,
+        bold(config::CONFIG_ENV),
+        "The configuration file, when -c is not given.",
+    );
+    item(
+        &mut roff,
+        bold(format!("{}<SECTION>__<KEY>", config::ENV_PREFIX)),
+        &format!(
+            "Overrides one key of the configuration file, e.g. {}PAGERDUTY__DRY_RUN=true. \
+             Only variables containing __ are overrides.",
+            config::ENV_PREFIX
+        ),
+    );
+    roff.control("SH", ["FILES"]);
+    item(
+        &mut roff,
+        bold(config::DEFAULT_CONFIG_PATH),
+        "The configuration file (TOML).",
+    );
+    item(
+        &mut roff,
+        bold(config::ListenConfig::default().socket),
+        "The socket the Broker stream connector posts events to, and through which the \
+         commands talk to the daemon ([listen] socket).",
+    );
+    item(
+        &mut roff,
+        bold(config::SpoolConfig::default().dir),
+        "The spool: pending deliveries, incident state, dead letters ([spool] dir).",
+    );
+    item(
+        &mut roff,
+        bold("/usr/share/centreon-broker/lua/centreon-pagerduty.lua"),
+        "The Centreon Broker stream connector (Lua).",
+    );
+    roff.control("SH", ["SEE ALSO"]).text([
+        bold("systemctl"),
+        roman("(1), "),
+        bold("/usr/share/doc/centreon-pagerduty/README.md"),
+    ]);
+    roff.to_writer(&mut page)?;
+    man.render_version_section(&mut page)?;
+
+    // Each rendered part starts with roff's two-line apostrophe preamble: keep the first only.
+    let mut preamble_seen = [false, false];
+    for line in String::from_utf8_lossy(&page).lines() {
+        let preamble = [".ie \\n(.g .ds Aq", ".el .ds Aq"]
+            .iter()
+            .position(|p| line.starts_with(p));
+        if let Some(i) = preamble {
+            if std::mem::replace(&mut preamble_seen[i], true) {
+                continue;
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// One command of the COMMANDS section (`.SS centreon-pagerduty NAME`), then its own commands.
+fn man_command(page: &mut Vec<u8>, cmd: &clap::Command) -> std::io::Result<()> {
+    if cmd.is_hide_set() {
+        return Ok(());
+    }
+    // The global options (-c) and -h are in OPTIONS already.
+    let cmd = cmd.clone().subcommand_value_name("COMMAND").mut_args(|a| {
+        if a.is_global_set() || a.get_id() == "help" {
+            a.hide(true)
+        } else {
+            a
+        }
+    });
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    clap_mangen::roff::Roff::new()
+        .control("SS", [name])
+        .to_writer(page)?;
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut body = Vec::new();
+    man.render_synopsis_section(&mut body)?;
+    man.render_description_section(&mut body)?;
+    man.render_options_section(&mut body)?;
+    // Their .SH headings would end the COMMANDS section: paragraphs instead.
+    for line in String::from_utf8_lossy(&body).lines() {
+        if line.starts_with(".SH ") {
+            writeln!(page, ".PP")?;
+        } else {
+            writeln!(page, "{line}")?;
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        man_command(page, sub)?;
+    }
+    Ok(())
 }
 
 fn env_vars() -> Vec<(String, String)> {
@@ -393,5 +574,62 @@ fn operator(config_path: Option<&Path>, command: &Command) -> ExitCode {
             },
         ),
         _ => ExitCode::from(EXIT_CONFIG),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn man_page_documents_every_visible_command_in_section_8() {
+        let mut page = Vec::new();
+        man_page(&mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains("\n.TH CENTREON-PAGERDUTY 8 "), "{page}");
+        assert_eq!(page.matches(".ds Aq").count(), 2, "one apostrophe preamble");
+        for heading in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS"] {
+            assert!(page.contains(&format!("\n.SH {heading}\n")), "no {heading}");
+        }
+        for heading in ["EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"] {
+            assert!(
+                page.contains(&format!("\n.SH \"{heading}\"\n"))
+                    || page.contains(&format!("\n.SH {heading}\n")),
+                "no {heading}"
+            );
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut names = Vec::new();
+        let documented = |s: &&clap::Command| !s.is_hide_set() && s.get_name() != "help";
+        for sub in cmd.get_subcommands().filter(documented) {
+            names.push(sub.get_name().to_owned());
+            for subsub in sub.get_subcommands().filter(documented) {
+                names.push(format!("{} {}", sub.get_name(), subsub.get_name()));
+            }
+        }
+        assert!(names.contains(&"dead-letters retry".to_owned()));
+        for name in names {
+            assert!(
+                page.contains(&format!("\n.SS \"centreon-pagerduty {name}\"\n")),
+                "no .SS for {name}"
+            );
+        }
+        assert!(
+            !page.contains("pagerduty man\""),
+            "the man command is hidden"
+        );
+        assert!(!page.contains(" help\""), "no help command");
+    }
+
+    #[test]
+    fn man_command_is_hidden_from_help() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("check-config"));
+        assert!(
+            !help.lines().any(|l| l.trim_start().starts_with("man ")),
+            "{help}"
+        );
     }
 }
