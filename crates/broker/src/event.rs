@@ -119,7 +119,8 @@ pub struct Status {
     pub ack: Option<AckType>,
     pub downtime_depth: Option<i64>,
     pub flapping: Option<bool>,
-    /// Notifications enabled (BBDO v2 statuses only).
+    /// Notifications enabled: from the status (BBDO v2), else from the shim's `_cache`
+    /// (`broker_cache`, for BBDO v3 statuses, which carry none).
     pub notify: Option<bool>,
     /// Meta-service (v3 `type` 2).
     pub meta_service: bool,
@@ -168,10 +169,15 @@ pub enum DowntimePhase {
 }
 
 /// A downtime event (elements 5, 36).
+///
+/// Engine renumbers downtimes from its scheduled ones at each start, so an id comes back for
+/// another downtime: a downtime is identified by (`id`, `entry_time`, `start_time`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Downtime {
     pub resource: ResourceId,
     pub id: u64,
+    pub entry_time: Option<i64>,
+    pub start_time: Option<i64>,
     pub phase: DowntimePhase,
     pub context: Context,
 }
@@ -187,6 +193,9 @@ pub struct Definition {
     pub notify: Option<bool>,
     pub volatile: Option<bool>,
     pub max_attempts: Option<i64>,
+    /// Engine never checked the resource (`state` 4 or `checked` false): it is known, and
+    /// pending. Real Engine sends no pending status, only this definition.
+    pub never_checked: bool,
     pub context: Context,
 }
 

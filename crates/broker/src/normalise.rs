@@ -134,6 +134,9 @@ pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
         return Ok(Normalised::Ignored(Ignored::Element { category, element }));
     };
     let service_id = raw.service_id.filter(|&s| s > 0).unwrap_or(0);
+    let (cache_notify, cache_max_attempts) = cache
+        .as_ref()
+        .map_or((None, None), |c| (c.notify, c.max_check_attempts));
     let context = context(cache);
     if context
         .host_name
@@ -176,7 +179,10 @@ pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
                 hard: raw.state_type.is_none_or(|t| t == 1),
                 last_hard_state: raw.last_hard_state.and_then(state_code),
                 attempt: raw.check_attempt,
-                max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
+                max_attempts: raw
+                    .max_check_attempts
+                    .or(cache_max_attempts)
+                    .filter(|&m| m > 0),
                 last_check: positive(raw.last_check),
                 last_update: positive(raw.last_update),
                 last_hard_state_change: positive(raw.last_hard_state_change),
@@ -186,7 +192,7 @@ pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
                 ack: ack_of_status(raw.acknowledged, raw.acknowledgement_type),
                 downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
                 flapping: raw.flapping,
-                notify: raw.notify,
+                notify: raw.notify.or(cache_notify),
                 meta_service: v3 && raw.kind == Some(SERVICE_TYPE_META),
                 context,
             })
@@ -231,6 +237,8 @@ pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
             Event::Downtime(Downtime {
                 resource: resource(service_id > 0),
                 id: id as u64,
+                entry_time: positive(raw.entry_time),
+                start_time: positive(raw.start_time),
                 phase: if ended {
                     DowntimePhase::Ended
                 } else if started {
@@ -260,6 +268,8 @@ pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
                 notify: raw.notify,
                 volatile: raw.is_volatile.or(raw.is_volatile_v3),
                 max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
+                never_checked: !matches!(element, PB_ADAPTIVE_HOST | PB_ADAPTIVE_SERVICE)
+                    && (raw.checked == Some(false) || raw.state == Some(i64::from(PENDING))),
                 context,
             })
         }

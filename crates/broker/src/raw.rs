@@ -102,6 +102,8 @@ pub struct RawEvent {
     #[serde(deserialize_with = "lenient::boolean")]
     pub sticky: Option<bool>,
     #[serde(deserialize_with = "lenient::int")]
+    pub start_time: Option<i64>,
+    #[serde(deserialize_with = "lenient::int")]
     pub actual_start_time: Option<i64>,
     #[serde(deserialize_with = "lenient::int")]
     pub actual_end_time: Option<i64>,
@@ -109,6 +111,9 @@ pub struct RawEvent {
     pub started: Option<bool>,
     #[serde(deserialize_with = "lenient::boolean")]
     pub cancelled: Option<bool>,
+    /// Definitions: false for a resource Engine never checked.
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub checked: Option<bool>,
 
     #[serde(rename = "_cache", deserialize_with = "cache")]
     pub cache: Option<RawCache>,
@@ -136,6 +141,12 @@ pub struct RawCache {
     pub action_url: Option<String>,
     #[serde(deserialize_with = "lenient::string")]
     pub poller: Option<String>,
+    /// Notifications enabled, from `broker_cache` (BBDO v3 statuses carry no `notify`).
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub notify: Option<bool>,
+    /// From `broker_cache` (BBDO v3 statuses carry no `max_check_attempts`).
+    #[serde(deserialize_with = "lenient::int")]
+    pub max_check_attempts: Option<i64>,
 }
 
 struct CacheVisitor;

@@ -235,7 +235,7 @@ impl Default for AlertsConfig {
             services_follow_host: true,
             in_downtime: InDowntime::Suppress,
             on_downtime_start: OnDowntimeStart::None,
-            flapping: Flapping::Send,
+            flapping: Flapping::Suppress,
             acknowledge: true,
             acknowledged_problems: AcknowledgedProblems::Skip,
             reopen_on_ack_loss: true,
@@ -295,6 +295,12 @@ pub struct RouteConfig {
     pub services: Vec<String>,
     pub pollers: Vec<String>,
     pub states: Vec<String>,
+    /// Centreon severity level: matches levels 1..N (1 is the most important).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_severity_level_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_severity_level_max: Option<i64>,
+    /// Removed (it compared the wrong way round); kept only to say what replaces it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_severity_min: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -796,6 +802,40 @@ fn validate(c: &Config, purpose: Purpose, err: &mut ErrFn<'_>, warnings: &mut Ve
                 }
             }
         }
+        for (old, new, value) in [
+            (
+                "host_severity_min",
+                "host_severity_level_max",
+                r.host_severity_min,
+            ),
+            (
+                "service_severity_min",
+                "service_severity_level_max",
+                r.service_severity_min,
+            ),
+        ] {
+            if let Some(n) = value {
+                e(
+                    old,
+                    format!(
+                        "removed: Centreon severity level 1 is the most important, and this \
+                         matched levels >= {n}; use {new} = {n} to match levels 1..{n} (the old \
+                         connectors' threshold with operator \">=\")"
+                    ),
+                );
+            }
+        }
+        for (key, value) in [
+            ("host_severity_level_max", r.host_severity_level_max),
+            ("service_severity_level_max", r.service_severity_level_max),
+        ] {
+            if value.is_some_and(|n| n < 1) {
+                e(
+                    key,
+                    "must be a Centreon severity level, 1 or more (1 is the most important)".into(),
+                );
+            }
+        }
         for s in &r.states {
             if broker::state_from_name(true, s).is_none()
                 && broker::state_from_name(false, s).is_none()
@@ -1065,8 +1105,8 @@ impl Loaded {
                             .collect(),
                         pollers: r.pollers.clone(),
                         states: r.states.clone(),
-                        host_severity_min: r.host_severity_min,
-                        service_severity_min: r.service_severity_min,
+                        host_severity_level_max: r.host_severity_level_max,
+                        service_severity_level_max: r.service_severity_level_max,
                     },
                 })
                 .collect(),
@@ -1146,6 +1186,29 @@ mod tests {
             e[0].starts_with("/etc/cp.toml:3:11: pagerduty.timeout: "),
             "{}",
             e[0]
+        );
+    }
+
+    #[test]
+    fn the_removed_severity_minimum_names_its_replacement() {
+        let e = errors(
+            &format!(
+                "[pagerduty]\nrouting_key = \"{KEY}\"\n\n[[route]]\nname = \"vip\"\n\
+                 routing_key = \"{KEY}\"\nhost_severity_min = 2\nservice_severity_level_max = 0\n"
+            ),
+            &[],
+        );
+        assert!(
+            e.iter().any(
+                |l| l.starts_with("/etc/cp.toml:7:21: route[0].host_severity_min: ")
+                    && l.contains("host_severity_level_max = 2")
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|l| l.starts_with("/etc/cp.toml:8:30: route[0].service_severity_level_max: ")),
+            "{e:?}"
         );
     }
 

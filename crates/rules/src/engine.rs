@@ -88,6 +88,9 @@ struct Trigger {
     entered_downtime: bool,
     /// A non-sticky acknowledgement ended because the problem changed state.
     ack_lost: bool,
+    /// The event is a status of the resource that may page: HARD (or any, without
+    /// `hard_only`). Only such a status releases a trigger held for its host.
+    paging_status: bool,
 }
 
 impl Engine {
@@ -142,6 +145,7 @@ impl Engine {
         }
         let mut cause = Trigger {
             host_blocks,
+            paging_status: st.state != PENDING && (st.hard || !alerts.hard_only),
             ..Trigger::default()
         };
         if let Some(depth) = st.downtime_depth {
@@ -204,9 +208,7 @@ impl Engine {
         let replay = match check {
             ReplayCheck::Timed(content) => rs.remember_timed_patch(content),
             ReplayCheck::Untimed(content) => rs.remember_patch(content),
-            ReplayCheck::Downtime { id, ended } => {
-                rs.ended_downtimes.contains(&id) && !(ended && rs.downtimes.contains(&id))
-            }
+            ReplayCheck::Downtime { key } => rs.ended_downtimes.contains(&key),
             ReplayCheck::None => false,
         };
         if replay {
@@ -299,33 +301,35 @@ impl Engine {
         );
     }
 
-    /// Downtime events: a set of started, not yet ended downtimes per resource. A downtime
-    /// deleted before it started changes nothing; nested downtimes count.
-    /// A downtime that ended never starts again (ids are not reused): its events, replayed,
-    /// are recognised without the anchor of other patches.
+    /// Downtime events (DESIGN §4.2, Downtime). A started downtime puts the resource in
+    /// downtime at once. An end or a deletion ends nothing by itself: when an Engine stops,
+    /// Broker delivers one for every downtime, and they come back when it starts, while the
+    /// resource stays in downtime. A real end is followed at once by a status or adaptive
+    /// status showing the depth drop, which is what ends it ([`set_downtime_depth`]); so is the
+    /// first status after an Engine start that did not announce the downtime again.
+    ///
+    /// Downtimes are identified by (id, entry_time, start_time), never by their id alone:
+    /// Engine renumbers them at each start. A downtime that ended never starts again, so a
+    /// replayed start of one is recognised; each downtime event reaching Lua twice is harmless.
     fn apply_downtime(&self, store: &mut impl Store, d: &Downtime, now: i64, out: &mut Outcome) {
+        let key = downtime_key(d);
+        if d.phase != DowntimePhase::Started {
+            // Scheduled (not in effect yet) or ended (ends nothing by itself, see above).
+            return;
+        }
         self.patch(
             store,
             d.resource,
             &d.context,
             now,
             out,
-            ReplayCheck::Downtime {
-                id: d.id,
-                ended: d.phase == DowntimePhase::Ended,
-            },
-            |rs, cause| match d.phase {
-                DowntimePhase::Started if !rs.downtimes.contains(&d.id) => {
-                    rs.downtimes.push(d.id);
+            ReplayCheck::Downtime { key },
+            |rs, cause| {
+                if !rs.downtimes.contains(&key) {
+                    rs.downtimes.push(key);
                     cause.entered_downtime = !rs.in_downtime;
                     rs.in_downtime = true;
                 }
-                DowntimePhase::Ended if rs.downtimes.contains(&d.id) => {
-                    rs.downtimes.retain(|&x| x != d.id);
-                    rs.remember_ended_downtime(d.id);
-                    rs.in_downtime = !rs.downtimes.is_empty();
-                }
-                _ => {}
             },
         );
     }
@@ -351,7 +355,7 @@ impl Engine {
                 store.set_name(id, svc);
             }
         }
-        if d.enabled.is_none() && d.notify.is_none() && d.volatile.is_none() {
+        if d.enabled.is_none() && d.notify.is_none() && d.volatile.is_none() && !d.never_checked {
             return;
         }
         self.patch(
@@ -362,6 +366,10 @@ impl Engine {
             out,
             ReplayCheck::None,
             |rs, _| {
+                if d.never_checked {
+                    // Known and pending: its first status is not a first sight.
+                    rs.known = true;
+                }
                 if let Some(e) = d.enabled {
                     rs.enabled = e;
                 }
@@ -417,7 +425,9 @@ impl Engine {
 
         let retrigger = !rs.owed && self.retrigger_due(rs, now);
         if rs.owed || retrigger {
-            match self.hold_reason(rs, cause.host_blocks) {
+            let host_blocks = cause.host_blocks
+                || (rs.owed && rs.held == Some(HoldReason::HostDown) && !cause.paging_status);
+            match self.hold_reason(rs, host_blocks) {
                 Some(reason) => {
                     if rs.owed && rs.held != Some(reason) {
                         out.notes.push(Note::Held {
@@ -462,7 +472,9 @@ impl Engine {
     }
 
     /// Why an owed trigger must wait, if it must (DESIGN §4.2: host first, downtime, flapping,
-    /// notifications, acknowledged problems).
+    /// notifications, acknowledged problems). `host_blocks`: the service's host is HARD
+    /// DOWN/UNREACHABLE or in downtime, or was, and the service has not had the HARD status
+    /// that Engine re-checks it to once its host is back (host first).
     pub fn hold_reason(&self, rs: &ResourceState, host_blocks: bool) -> Option<HoldReason> {
         let alerts = &self.settings.alerts;
         if !rs.enabled {
@@ -779,16 +791,30 @@ fn apply_status_ack(rs: &mut ResourceState, st: &Status, ack_lost: bool) {
     }
 }
 
-/// Depth from a full or adaptive status; true when the resource entered downtime.
+/// Depth from a full or adaptive status; true when the resource entered downtime. A depth of
+/// 0 ends every downtime started so far: they are remembered as ended, so that a replay of
+/// their start changes nothing.
 fn set_downtime_depth(rs: &mut ResourceState, depth: i64) -> bool {
     let was = rs.in_downtime;
     rs.downtime_depth = depth;
     rs.in_downtime = depth > 0;
     if depth == 0 {
-        // The status is the most recent word: forget downtimes whose end we missed.
-        rs.downtimes.clear();
+        for key in std::mem::take(&mut rs.downtimes) {
+            rs.remember_ended_downtime(key);
+        }
     }
     !was && rs.in_downtime
+}
+
+/// A downtime's identity: (id, entry_time, start_time). Engine re-numbers downtimes from its
+/// scheduled ones at each start, so an id alone comes back for another downtime.
+pub fn downtime_key(d: &Downtime) -> u64 {
+    Fnv::default()
+        .write(b"downtime")
+        .int(Some(d.id as i64))
+        .int(d.entry_time)
+        .int(d.start_time)
+        .finish()
 }
 
 /// Replay detection (DESIGN §4.2): a full status identical in (`last_check`, state, state
@@ -825,8 +851,8 @@ enum ReplayCheck {
     Timed(u64),
     /// By its content after the current anchor (adaptive statuses carry no time).
     Untimed(u64),
-    /// A downtime event: a replay when that downtime already ended (ids are not reused).
-    Downtime { id: u64, ended: bool },
+    /// A downtime's start: a replay when that downtime already ended (see [`downtime_key`]).
+    Downtime { key: u64 },
     /// Not at all: applied as it comes (definitions are configuration).
     None,
 }

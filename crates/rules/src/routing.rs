@@ -51,10 +51,10 @@ fn matches(c: &Criteria, s: &Subject<'_>) -> bool {
             let name = state_name(s.is_host, s.state);
             c.states.iter().any(|w| w.eq_ignore_ascii_case(name))
         })
-        && c.host_severity_min
-            .is_none_or(|min| s.context.host_severity.is_some_and(|v| v >= min))
-        && c.service_severity_min
-            .is_none_or(|min| !s.is_host && s.context.service_severity.is_some_and(|v| v >= min))
+        && c.host_severity_level_max
+            .is_none_or(|max| s.context.host_severity.is_some_and(|v| v <= max))
+        && c.service_severity_level_max
+            .is_none_or(|max| !s.is_host && s.context.service_severity.is_some_and(|v| v <= max))
 }
 
 #[cfg(test)]
@@ -123,12 +123,12 @@ mod tests {
     }
 
     #[test]
-    fn severity_minimum_needs_a_severity() {
+    fn severity_level_max_needs_a_severity() {
         let settings = Settings {
             routes: vec![route(
                 "vip",
                 Criteria {
-                    host_severity_min: Some(2),
+                    host_severity_level_max: Some(2),
                     ..Default::default()
                 },
             )],
@@ -145,7 +145,7 @@ mod tests {
             }
         }
         assert_eq!(choose(&settings, &s(&ctx)).name, "default");
-        ctx.host_severity = Some(3);
+        ctx.host_severity = Some(1);
         assert_eq!(choose(&settings, &s(&ctx)).name, "vip");
     }
 }

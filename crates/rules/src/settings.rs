@@ -89,7 +89,7 @@ impl Default for Alerts {
             services_follow_host: true,
             in_downtime: InDowntime::Suppress,
             acknowledge_on_downtime_start: false,
-            suppress_flapping: false,
+            suppress_flapping: true,
             acknowledge: true,
             acknowledged_problems: AcknowledgedProblems::Skip,
             reopen_on_ack_loss: true,
@@ -163,8 +163,9 @@ pub struct Criteria {
     pub pollers: Vec<String>,
     /// State names (`DOWN`, `CRITICAL`, …), compared case-insensitively.
     pub states: Vec<String>,
-    pub host_severity_min: Option<i64>,
-    pub service_severity_min: Option<i64>,
+    /// Centreon severity levels 1..N (1 is the most important); no severity never matches.
+    pub host_severity_level_max: Option<i64>,
+    pub service_severity_level_max: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,8 +9,10 @@
 //!   it implies that the effective state is a paging state;
 //! - `recent` holds fingerprints of the last [`REPLAY_WINDOW`] full statuses applied, so that a
 //!   replay of them is recognised and ignored;
-//! - `ended_downtimes` holds the ids of the last [`REPLAY_WINDOW`] downtimes that ended: a
-//!   downtime never starts again, so a replayed start is ignored;
+//! - `downtimes` and `ended_downtimes` hold downtime keys (id, entry_time, start_time hashed:
+//!   `engine::downtime_key`), never bare ids, which Engine reuses; `ended_downtimes` holds the
+//!   last [`REPLAY_WINDOW`] downtimes that ended: a downtime never starts again, so a replayed
+//!   start is ignored;
 //! - `patches` holds fingerprints of the last [`REPLAY_WINDOW`] patch events applied:
 //!   acknowledgement events by their content (their times make them unique), adaptive statuses
 //!   (which carry no time) by their content combined with `anchor`, the last timed event seen
@@ -118,7 +120,8 @@ pub struct ResourceState {
     pub ack: Option<Ack>,
     /// `scheduled_downtime_depth` of the last full or adaptive status.
     pub downtime_depth: i64,
-    /// Started, not yet ended downtimes seen in downtime events.
+    /// Keys of the started downtimes seen in downtime events, until a status shows the
+    /// resource out of downtime.
     pub downtimes: Vec<u64>,
     /// In downtime, per the most recent of the two sources above.
     pub in_downtime: bool,
@@ -137,7 +140,7 @@ pub struct ResourceState {
     /// Fingerprints of the last patch events applied, each combined with its anchor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patches: Vec<u64>,
-    /// Ids of the last downtimes that ended: a replay of their start changes nothing.
+    /// Keys of the last downtimes that ended: a replay of their start changes nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended_downtimes: Vec<u64>,
 }
@@ -226,9 +229,9 @@ impl ResourceState {
         remember_in(&mut self.patches, key)
     }
 
-    /// Remember a downtime that ended.
-    pub fn remember_ended_downtime(&mut self, id: u64) {
-        remember_in(&mut self.ended_downtimes, id);
+    /// Remember a downtime that ended, by its key.
+    pub fn remember_ended_downtime(&mut self, key: u64) {
+        remember_in(&mut self.ended_downtimes, key);
     }
 }
 
