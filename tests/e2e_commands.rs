@@ -506,6 +506,21 @@ fn send_test_triggers_then_resolves_on_the_default_route() {
     assert_eq!(reqs[1].routing_key(), Some(ROUTING_KEY));
 }
 
+/// In dry run nothing leaves the machine: send-test says so, and shows what would be sent.
+#[test]
+fn send_test_in_dry_run_says_nothing_was_sent() {
+    let mock = MockPagerDuty::start();
+    let d = Daemon::prepare(Config::new(&mock.url()).set("pagerduty", "dry_run", "true"));
+    let o = cli(&d, &["send-test"]).expect(0, "send-test in dry run");
+    assert!(
+        o.stdout.contains("NOT sent") && !o.stdout.contains("accepted"),
+        "{}",
+        o.show()
+    );
+    assert!(!o.stdout.contains(ROUTING_KEY), "{}", o.show());
+    assert_eq!(mock.count(), 0, "{}", mock.dump());
+}
+
 #[test]
 fn send_test_route_and_all() {
     let mock = MockPagerDuty::start();

@@ -401,3 +401,44 @@ fn inject_posts_a_file_like_the_shim() {
     );
     expect_all_delivered(&mock, &d, &s, WAIT);
 }
+
+/// `inject` streams a file of any size in batches within the daemon's limits: 17 MB of events
+/// (over the 16 MiB body limit in one request) all get in.
+#[test]
+fn inject_streams_a_file_larger_than_one_request() {
+    let mock = MockPagerDuty::start();
+    let d = Daemon::start(Config::new(&mock.url()));
+    let mut svcs = services(8700, 1000);
+    let long = "x".repeat(17_000);
+    let mut lines: Vec<String> = svcs.iter_mut().map(Svc::first_ok).collect();
+    lines.extend(
+        svcs.iter_mut()
+            .map(|s| s.critical(&format!("CRITICAL: {long}"))),
+    );
+    let body = ndjson(&lines);
+    assert!(body.len() > 17_000_000, "{} bytes", body.len());
+    let file = d.dir.path().join("big.ndjson");
+    std::fs::write(&file, &body).unwrap();
+    let out = d.inject(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "inject exit {}: stdout {stdout:?} stderr {:?}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2000"), "every line accepted: {stdout:?}");
+    let triggered = |r: &[Request]| {
+        r.iter()
+            .filter(|r| r.delivered() && r.action() == Some("trigger"))
+            .filter_map(Request::dedup_key)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert!(
+        mock.wait_until(WAIT, |r| triggered(r) == svcs.len()),
+        "not every trigger was delivered: {} of {}",
+        triggered(&mock.requests()),
+        svcs.len()
+    );
+}

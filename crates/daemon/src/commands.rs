@@ -592,6 +592,12 @@ pub async fn send_test(loaded: &Loaded, resolve: bool, route: Option<&str>, all:
         let outcome = crate::delivery::scrub(sender.send_now(&event).await, &key);
         let label = pagerduty::mask_routing_key(&key);
         match outcome {
+            pagerduty::Outcome::Delivered if loaded.config.pagerduty.dry_run => println!(
+                "route {name} ({label}): dry run (pagerduty.dry_run = true): the {} was NOT sent \
+                 to PagerDuty; this is what would be sent:\n{}",
+                event.event_action,
+                event.to_masked_json()
+            ),
             pagerduty::Outcome::Delivered => println!(
                 "route {name} ({label}): {} accepted by PagerDuty (dedup_key {dedup_key})",
                 event.event_action

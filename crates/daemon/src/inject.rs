@@ -1,5 +1,7 @@
 //! `centreon-pagerduty inject FILE`: post raw Broker events (NDJSON) to the daemon over its
-//! socket, as the shim does, in batches of at most 1000 lines.
+//! socket, as the shim does: streamed, in batches of at most [`BATCH_LINES`] lines and
+//! [`BATCH_BYTES`] bytes (the shim's defaults, well within the daemon's 16 MiB body limit),
+//! whatever the size of the file. A line larger than a batch goes alone.
 
 use anyhow::{bail, Context as _};
 use std::io::{BufRead, Read, Write};
@@ -8,6 +10,12 @@ use std::time::Duration;
 
 /// Lines per POST, as the shim's default `max_buffer_size`.
 pub const BATCH_LINES: usize = 1000;
+/// Bytes per POST, as the shim's default `max_batch_bytes`.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// A batch refused with 503 (the spool cannot take it now) is posted again this many times,
+/// [`RETRY_AFTER`] apart, before giving up.
+const RETRIES_503: u32 = 10;
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Totals of the daemon's answers.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -123,35 +131,63 @@ pub fn inject(endpoint: &Endpoint, input: &mut dyn BufRead) -> anyhow::Result<To
     loop {
         line.clear();
         let n = input.read_until(b'\n', &mut line)?;
-        if n > 0 && !line.trim_ascii().is_empty() {
-            batch.extend_from_slice(line.trim_ascii_end());
+        let event = line.trim_ascii();
+        if !event.is_empty() {
+            if lines > 0 && batch.len() + event.len() + 1 > BATCH_BYTES {
+                totals.add(post_batch(endpoint, &batch)?);
+                batch.clear();
+                lines = 0;
+            }
+            batch.extend_from_slice(event);
             batch.push(b'\n');
             lines += 1;
         }
         if (n == 0 && lines > 0) || lines >= BATCH_LINES {
-            let (status, body) = request(
-                endpoint,
-                "POST",
-                "/v1/events",
-                &batch,
-                Duration::from_secs(60),
-            )?;
-            if status != 200 {
-                bail!(
-                    "the daemon answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
-            let t: Totals =
-                serde_json::from_slice(&body).context("unexpected answer from the daemon")?;
-            totals.accepted += t.accepted;
-            totals.ignored += t.ignored;
-            totals.rejected += t.rejected;
+            totals.add(post_batch(endpoint, &batch)?);
             batch.clear();
             lines = 0;
         }
         if n == 0 {
             return Ok(totals);
         }
+    }
+}
+
+impl Totals {
+    fn add(&mut self, t: Totals) {
+        self.accepted += t.accepted;
+        self.ignored += t.ignored;
+        self.rejected += t.rejected;
+    }
+}
+
+/// POST one batch; a 503 (spool full or unwritable for now) is retried a few times.
+fn post_batch(endpoint: &Endpoint, batch: &[u8]) -> anyhow::Result<Totals> {
+    let mut attempt = 0;
+    loop {
+        let (status, body) = request(
+            endpoint,
+            "POST",
+            "/v1/events",
+            batch,
+            Duration::from_secs(60),
+        )?;
+        if status == 503 && attempt < RETRIES_503 {
+            attempt += 1;
+            eprintln!(
+                "The daemon cannot take events now (503: {}); posting again in {}s.",
+                String::from_utf8_lossy(&body).trim(),
+                RETRY_AFTER.as_secs()
+            );
+            std::thread::sleep(RETRY_AFTER);
+            continue;
+        }
+        if status != 200 {
+            bail!(
+                "the daemon answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        return serde_json::from_slice(&body).context("unexpected answer from the daemon");
     }
 }
