@@ -1248,3 +1248,82 @@ fn deep_nesting_does_not_overflow() {
         let _ = normalise_line(cache.as_bytes());
     }
 }
+
+/// A downtime is identified by (id, entry_time, start_time): Engine renumbers downtimes at each
+/// start (fixtures/real-broker-25.05). Unset v3 times (-1) are none.
+#[test]
+fn downtime_identity_carries_entry_and_start_times() {
+    let e = neb(
+        36,
+        json!({"host_id": 1, "service_id": 2, "id": 3, "entry_time": 1796497670,
+               "start_time": 1796497670, "end_time": 1796498270, "started": true,
+               "actual_start_time": 1796497693, "actual_end_time": -1, "deletion_time": -1,
+               "cancelled": false, "fixed": true}),
+    );
+    let Event::Downtime(d) = event(&e) else {
+        panic!("not a downtime")
+    };
+    assert_eq!(
+        (d.id, d.entry_time, d.start_time),
+        (3, Some(1796497670), Some(1796497670))
+    );
+    assert_eq!(d.phase, DowntimePhase::Started);
+    let unset = set(set(e, "entry_time", json!(-1)), "start_time", json!(0));
+    let Event::Downtime(d) = event(&unset) else {
+        panic!("not a downtime")
+    };
+    assert_eq!((d.entry_time, d.start_time), (None, None));
+}
+
+/// A definition of a resource Engine never checked (`state` 4, or `checked` false) says so;
+/// adaptive definitions never do (they carry only what changed).
+#[test]
+fn never_checked_definitions() {
+    let v3 = neb(
+        27,
+        json!({"host_id": 1, "service_id": 2, "description": "svc_2", "host_name": "host_1",
+               "enabled": true, "state": 4, "checked": false}),
+    );
+    assert!(definition(&v3).never_checked);
+    let v2 = neb(12, json!({"host_id": 1, "name": "host_1", "state": 4}));
+    assert!(definition(&v2).never_checked);
+    let unchecked = neb(
+        30,
+        json!({"host_id": 1, "name": "host_1", "checked": false}),
+    );
+    assert!(definition(&unchecked).never_checked);
+    let checked = neb(
+        27,
+        json!({"host_id": 1, "service_id": 2, "state": 2, "checked": true}),
+    );
+    assert!(!definition(&checked).never_checked);
+    let adaptive = neb(28, json!({"host_id": 1, "service_id": 2, "state": 4}));
+    assert!(!definition(&adaptive).never_checked);
+}
+
+/// BBDO v3 statuses carry neither `notify` nor `max_check_attempts`: the shim adds both to
+/// `_cache` from `broker_cache`; the status's own values win when present (v2).
+#[test]
+fn notify_and_max_attempts_from_the_cache_when_the_status_lacks_them() {
+    let with_cache = set(
+        v3_service_status(),
+        "_cache",
+        json!({"host_name": "db", "notify": false, "max_check_attempts": 5}),
+    );
+    let s = status(&with_cache);
+    assert_eq!((s.notify, s.max_attempts), (Some(false), Some(5)));
+    let v2 = set(
+        v2_service_status(),
+        "_cache",
+        json!({"notify": false, "max_check_attempts": 5}),
+    );
+    let s = status(&v2);
+    assert_eq!(s.notify, Some(true), "the status's own notify wins");
+    assert_ne!(
+        s.max_attempts,
+        Some(5),
+        "the status's own max_check_attempts wins"
+    );
+    let s = status(&v3_service_status());
+    assert_eq!((s.notify, s.max_attempts), (None, None));
+}
