@@ -39,118 +39,182 @@ end
 Emulator.deep_copy = deep_copy
 
 ------------------------------------------------------------------------------
--- broker_cache: the content of cache.json (see fixtures/README.md), learning
--- from host and service definition events as they pass, like Broker's cache.
+-- broker_cache: what Broker's Lua cache keeps (broker/lua/src/macro_cache.cc and
+-- broker_cache.cc, 22.04 to 25.05), seeded with the content of cache.json (see
+-- fixtures/README.md) and fed with EVERY event before the output sees it, filtered or not
+-- (lua/stream.cc: _cache.write(data), then luabinding's write):
+-- * a host or service definition (12/23, 27/30) replaces the resource whole, or erases it
+--   when `enabled` is false; get_host()/get_service() answer it as a table, every field of
+--   the definition (notify a boolean, max_check_attempts an integer...), patched since by:
+-- * an adaptive definition (28/31): notify, max_check_attempts, active_checks... (those it has);
+-- * a full status (14/24, 29/32): the state fields; an adaptive status (55/56): downtime depth,
+--   acknowledgement type, notification number (those it has);
+-- * get_severity(): the resource's CRITICALITY_LEVEL custom variable (custom variable events,
+--   v2 element 3 / v3 37; `severity` in cache.json), nil without one. Broker throws and
+--   catches a C++ exception for a resource without one: `severity_cost` (seconds, default 0)
+--   burns that much CPU per such call, and `calls_by.get_severity` counts the calls.
+-- Host groups and service groups are kept apart from the resources, as Broker does.
 
 local Cache = {}
 Cache.__index = Cache
 
+local function skey(host_id, service_id) return tostring(host_id) .. ":" .. tostring(service_id) end
+
 local function new_cache(data)
   data = deep_copy(data or {})
-  local self = setmetatable({ hosts = {}, services = {}, instances = {}, calls = 0, fail = false }, Cache)
+  local self = setmetatable({ hosts = {}, services = {}, instances = {}, hostgroups = {}, servicegroups = {},
+                              severities = {}, calls = 0, calls_by = {}, fail = false, severity_cost = 0 }, Cache)
   for id, name in pairs(data.instances or {}) do self.instances[math.tointeger(tonumber(id))] = name end
   for id, h in pairs(data.hosts or {}) do
     h.host_id = math.tointeger(tonumber(id))
+    self.hostgroups[h.host_id] = h.hostgroups or {}
+    self.severities[skey(h.host_id, 0)] = h.severity
+    h.hostgroups, h.severity = nil, nil
     self.hosts[h.host_id] = h
   end
   for key, s in pairs(data.services or {}) do
     local hid, sid = key:match("^(%d+):(%d+)$")
     s.host_id, s.service_id = math.tointeger(tonumber(hid)), math.tointeger(tonumber(sid))
+    self.servicegroups[key] = s.servicegroups or {}
+    self.severities[key] = s.severity
+    s.servicegroups, s.severity = nil, nil
     self.services[key] = s
   end
   return self
 end
 
-local function skey(host_id, service_id) return tostring(host_id) .. ":" .. tostring(service_id) end
+-- What a full status sets in the cached resource (macro_cache::_process_pb_*_status).
+local STATUS_FIELDS = { "checked", "check_type", "state", "state_type", "last_state_change", "last_hard_state",
+  "last_hard_state_change", "last_time_up", "last_time_down", "last_time_unreachable", "last_time_ok",
+  "last_time_warning", "last_time_critical", "last_time_unknown", "output", "perfdata", "flapping",
+  "percent_state_change", "latency", "execution_time", "last_check", "next_check", "should_be_scheduled",
+  "check_attempt", "notification_number", "no_more_notifications", "last_notification", "next_host_notification",
+  "next_notification", "acknowledgement_type", "scheduled_downtime_depth" }
+-- What an adaptive definition sets (the fields it carries; macro_cache::_process_pb_adaptive_*).
+local ADAPTIVE_FIELDS = { "notify", "active_checks", "should_be_scheduled", "passive_checks", "event_handler_enabled",
+  "flap_detection", "obsess_over_host", "obsess_over_service", "event_handler", "check_command", "check_interval",
+  "retry_interval", "max_check_attempts", "check_freshness", "check_period", "notification_period" }
+local ADAPTIVE_STATUS_FIELDS = { "scheduled_downtime_depth", "acknowledgement_type", "notification_number" }
+
+local function patch(target, ev, fields)
+  if not target then return end
+  for _, k in ipairs(fields) do
+    if ev[k] ~= nil then target[k] = ev[k] end
+  end
+end
+
+local function definition_copy(ev)
+  local r = deep_copy(ev)
+  r._type, r.category, r.element, r.header = nil, nil, nil, nil
+  return r
+end
 
 function Cache:learn(ev)
   local e = ev.element
   if ev.category ~= 1 then return end
   if e == 12 or e == 30 then -- host definition (v2, v3)
-    local h = self.hosts[ev.host_id] or { hostgroups = {} }
-    h.host_id = ev.host_id
-    for _, k in ipairs({ "name", "alias", "address", "notes_url", "action_url", "notes", "instance_id" }) do
-      if ev[k] ~= nil then h[k] = ev[k] end
+    if ev.enabled == false then self.hosts[ev.host_id] = nil; return end
+    local r = definition_copy(ev)
+    local old = self.hosts[ev.host_id]
+    if old then -- fields cache.json knows and the definition does not carry (v2 has no notes_url...)
+      for k, v in pairs(old) do if r[k] == nil then r[k] = v end end
     end
-    self.hosts[ev.host_id] = h
+    self.hosts[ev.host_id] = r
   elseif e == 23 or e == 27 then -- service definition
     local key = skey(ev.host_id, ev.service_id)
-    local s = self.services[key] or { servicegroups = {} }
-    s.host_id, s.service_id = ev.host_id, ev.service_id
-    for _, k in ipairs({ "description", "notes_url", "action_url", "notes" }) do
-      if ev[k] ~= nil then s[k] = ev[k] end
+    if ev.enabled == false then self.services[key] = nil; return end
+    local r = definition_copy(ev)
+    local old = self.services[key]
+    if old then
+      for k, v in pairs(old) do if r[k] == nil then r[k] = v end end
     end
-    self.services[key] = s
+    self.services[key] = r
+  elseif e == 31 then patch(self.hosts[ev.host_id], ev, ADAPTIVE_FIELDS)
+  elseif e == 28 then patch(self.services[skey(ev.host_id, ev.service_id)], ev, ADAPTIVE_FIELDS)
+  elseif e == 14 or e == 32 then patch(self.hosts[ev.host_id], ev, STATUS_FIELDS)
+  elseif e == 24 or e == 29 then patch(self.services[skey(ev.host_id, ev.service_id)], ev, STATUS_FIELDS)
+  elseif e == 56 then patch(self.hosts[ev.host_id], ev, ADAPTIVE_STATUS_FIELDS)
+  elseif e == 55 then patch(self.services[skey(ev.host_id, ev.service_id)], ev, ADAPTIVE_STATUS_FIELDS)
+  elseif (e == 17 or e == 44) and ev.instance_id and type(ev.name) == "string" then -- instance (v2, v3)
+    self.instances[ev.instance_id] = ev.name
+  elseif (e == 3 or e == 37) and ev.name == "CRITICALITY_LEVEL" then -- custom variable (v2, v3)
+    local level = math.tointeger(tonumber(ev.value))
+    if level and level ~= 0 then self.severities[skey(ev.host_id, ev.service_id or 0)] = level end
   end
 end
 
-function Cache:_enter()
+function Cache:_enter(method)
   self.calls = self.calls + 1
+  self.calls_by[method] = (self.calls_by[method] or 0) + 1
   if self.fail then error("broker_cache failure injected by the test") end
 end
 
 function Cache:get_hostname(host_id)
-  self:_enter()
+  self:_enter("get_hostname")
   local h = self.hosts[host_id]
   return h and h.name
 end
 function Cache:get_service_description(host_id, service_id)
-  self:_enter()
+  self:_enter("get_service_description")
   local s = self.services[skey(host_id, service_id)]
   return s and s.description
 end
 function Cache:get_hostgroups(host_id)
-  self:_enter()
-  local h = self.hosts[host_id]
-  return deep_copy(h and h.hostgroups or {})
+  self:_enter("get_hostgroups")
+  return deep_copy(self.hostgroups[host_id] or {})
 end
 function Cache:get_servicegroups(host_id, service_id)
-  self:_enter()
-  local s = self.services[skey(host_id, service_id)]
-  return deep_copy(s and s.servicegroups or {})
+  self:_enter("get_servicegroups")
+  return deep_copy(self.servicegroups[skey(host_id, service_id)] or {})
 end
 local function resource(self, host_id, service_id)
   if service_id then return self.services[skey(host_id, service_id)] end
   return self.hosts[host_id]
 end
+local function burn(seconds) -- CPU, like Broker's throw and catch
+  if seconds <= 0 then return end
+  local deadline = os.clock() + seconds
+  repeat until os.clock() >= deadline
+end
 function Cache:get_severity(host_id, service_id)
-  self:_enter()
-  local r = resource(self, host_id, service_id)
-  return r and r.severity
+  self:_enter("get_severity")
+  local level = self.severities[skey(host_id, service_id or 0)]
+  if level == nil then burn(self.severity_cost) end
+  return level
 end
 function Cache:get_notes_url(host_id, service_id)
-  self:_enter()
+  self:_enter("get_notes_url")
   local r = resource(self, host_id, service_id)
   return r and r.notes_url
 end
 function Cache:get_action_url(host_id, service_id)
-  self:_enter()
+  self:_enter("get_action_url")
   local r = resource(self, host_id, service_id)
   return r and r.action_url
 end
 function Cache:get_notes(host_id, service_id)
-  self:_enter()
+  self:_enter("get_notes")
   local r = resource(self, host_id, service_id)
   return r and r.notes
 end
 function Cache:get_instance_name(instance_id)
-  self:_enter()
+  self:_enter("get_instance_name")
   return self.instances[instance_id]
 end
 function Cache:get_host(host_id)
-  self:_enter()
+  self:_enter("get_host")
   local h = self.hosts[host_id]
   if not h then return nil end
   local t = deep_copy(h)
-  t.hostgroups, t._type, t.category, t.element = nil, 65548, 1, 12
+  t._type, t.category, t.element = 65566, 1, 30
   return t
 end
 function Cache:get_service(host_id, service_id)
-  self:_enter()
+  self:_enter("get_service")
   local s = self.services[skey(host_id, service_id)]
   if not s then return nil end
   local t = deep_copy(s)
-  t.servicegroups, t._type, t.category, t.element = nil, 65559, 1, 23
+  t._type, t.category, t.element = 65563, 1, 27
   return t
 end
 

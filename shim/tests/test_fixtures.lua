@@ -110,9 +110,10 @@ H.test("one broker_cache method that raises costs only its field; arguments pass
   emu:run()
   local lines = d:accepted_lines()
   H.eq(#lines, 3)
+  -- notify and max_check_attempts: from the service definition Broker's cache learned (line 1)
   H.deep_eq(lines[2]._cache, { host_name = "srv-web-01", hostgroups = { "Web", "Linux" }, service_description = "HTTP",
                                servicegroups = { "Frontends" }, action_url = "https://grafana.example.com/d/http",
-                               poller = "Central" })
+                               poller = "Central", notify = true, max_check_attempts = 3 })
   H.deep_eq(lines[3]._cache, { host_name = "srv-web-01", hostgroups = { "Web", "Linux" },
                                notes_url = "https://wiki.example.com/hosts/srv-web-01", poller = "Central" })
 end)
