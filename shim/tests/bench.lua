@@ -13,7 +13,15 @@ What is timed is only the calls Broker's output thread makes into the Lua code:
 write() for every event, then flush() until it returns true. CPU time is os.clock()
 (this process), wall time is socket.gettime(). Events are generated before timing
 (in Broker, building the event table is Broker's own cost). One line is printed:
-  RESULT mode=... lua=... batch=... events=... cpu_us=... wall_us=... posts=...
+  RESULT mode=... lua=... batch=... events=... cpu_us=... wall_us=... posts=... sev_calls=... cache_calls=...
+sev_calls and cache_calls: broker_cache:get_severity() calls, and all broker_cache calls, per
+event written (timed part only).
+
+broker_cache costs what Broker's costs where it matters (measured in a real cbd 25.05, see
+shim/tests/data/real-broker-25.05/README.md): get_severity() for a resource without a severity
+throws and catches a C++ exception in Broker, about 2 µs (BENCH_SEVERITY_US, default 2: 12 % of
+a ~33 µs/event shim thread for two calls per service event), burnt here as CPU; get_host() and
+get_service() build a table of some 80 fields at every call, as Broker's create_as_table does.
 ]]
 local socket = require("socket")
 local gettime = socket.gettime
@@ -31,17 +39,60 @@ local GROUPS = { "Linux", "Web", "Databases", "Storage", "Network" }
 local HOSTNAME, DESCRIPTION = {}, {}
 for h = 40000, 40000 + HOSTS - 1 do HOSTNAME[h] = string.format("steady-node-%04d", h - 40000) end
 for s = 60000, 60000 + HOSTS * SERVICES_PER_HOST - 1 do DESCRIPTION[s] = string.format("Disk-/data%05d", s - 60000) end
+
+-- CPU burnt by get_severity() for a resource without a severity: a calibrated busy loop.
+local SEVERITY_US = tonumber(os.getenv("BENCH_SEVERITY_US") or "2") or 2
+local spin_per_us
+do
+  local n, c0 = 0, os.clock()
+  repeat
+    for _ = 1, 10000 do n = n + 1 end
+  until os.clock() - c0 >= 0.02
+  spin_per_us = n / ((os.clock() - c0) * 1e6)
+end
+local SEVERITY_SPIN = math.floor(SEVERITY_US * spin_per_us)
+local function burn()
+  local x = 0
+  for _ = 1, SEVERITY_SPIN do x = x + 1 end
+  return x
+end
+
+-- A definition as get_host()/get_service() answer it: ~80 fields, a new table per call.
+local DEFINITION_FIELDS = {}
+for i = 1, 70 do DEFINITION_FIELDS[i] = "field_" .. i end
+local function answer_definition(fields)
+  local t = {}
+  for i = 1, 70 do t[DEFINITION_FIELDS[i]] = i end
+  for k, v in pairs(fields) do t[k] = v end
+  return t
+end
+
+local calls = { all = 0, get_severity = 0 }
 local cache = {}
-function cache:get_hostname(h) return HOSTNAME[h] end
-function cache:get_service_description(_, s) return DESCRIPTION[s] end
-function cache:get_hostgroups(h) return { { group_id = 90 + h % 5, group_name = GROUPS[h % 5 + 1] } } end
-function cache:get_servicegroups() return {} end
-function cache:get_severity() return nil end
-function cache:get_notes_url() return nil end
-function cache:get_action_url() return nil end
-function cache:get_instance_name(id) return id == 1 and "Central" or nil end
+function cache:get_hostname(h) calls.all = calls.all + 1; return HOSTNAME[h] end
+function cache:get_service_description(_, s) calls.all = calls.all + 1; return DESCRIPTION[s] end
+function cache:get_hostgroups(h)
+  calls.all = calls.all + 1
+  return { { group_id = 90 + h % 5, group_name = GROUPS[h % 5 + 1] } }
+end
+function cache:get_servicegroups() calls.all = calls.all + 1; return {} end
+function cache:get_severity()
+  calls.all, calls.get_severity = calls.all + 1, calls.get_severity + 1
+  burn()
+  return nil
+end
+function cache:get_notes_url() calls.all = calls.all + 1; return nil end
+function cache:get_action_url() calls.all = calls.all + 1; return nil end
+function cache:get_instance_name(id) calls.all = calls.all + 1; return id == 1 and "Central" or nil end
 function cache:get_host(h)
-  return { host_id = h, name = HOSTNAME[h], instance_id = 1, address = "10.0.0.1", alias = HOSTNAME[h] }
+  calls.all = calls.all + 1
+  return answer_definition({ host_id = h, name = HOSTNAME[h], instance_id = 1, address = "10.0.0.1",
+                             alias = HOSTNAME[h], notify = true, max_check_attempts = 3 })
+end
+function cache:get_service(h, s)
+  calls.all = calls.all + 1
+  return answer_definition({ host_id = h, service_id = s, description = DESCRIPTION[s], notify = true,
+                             max_check_attempts = 3 })
 end
 local log = {}
 function log:set_parameters() end
@@ -92,7 +143,7 @@ local function generate(n, first_round)
 end
 
 local function report(fields)
-  local keys = { "mode", "lua", "batch", "events", "cpu_us", "wall_us", "posts", "note" }
+  local keys = { "mode", "lua", "batch", "events", "cpu_us", "wall_us", "posts", "sev_calls", "cache_calls", "note" }
   local out = { "RESULT" }
   for _, k in ipairs(keys) do
     if fields[k] ~= nil then
@@ -105,6 +156,12 @@ local function report(fields)
 end
 
 local LUA = _VERSION:gsub("Lua ", "")
+
+-- broker_cache calls per event since `since` (a copy of `calls`).
+local function calls_per_event(since, n)
+  return (calls.get_severity - since.get_severity) / n, (calls.all - since.all) / n
+end
+local function snapshot() return { all = calls.all, get_severity = calls.get_severity } end
 
 -- Times write() of every event then flush() until true. Returns cpu, wall (seconds).
 local function timed_run(env, events)
@@ -133,10 +190,12 @@ if mode == "shim" then
   local env = load_shim({ socket = path, max_buffer_size = batch, max_buffer_age = 1, timeout = 5000,
                           retry_interval = 1, log_level = 1 })
   local events = generate(n, 1)
+  local since = snapshot()
   local cpu, wall = timed_run(env, events)
+  local sev, all = calls_per_event(since, n)
   assert(env.centreon_pagerduty.buffered() == 0)
   report({ mode = "shim", lua = LUA, batch = batch, events = n, cpu_us = cpu / n * 1e6,
-           wall_us = wall / n * 1e6, posts = math.ceil(n / batch) })
+           wall_us = wall / n * 1e6, posts = math.ceil(n / batch), sev_calls = sev, cache_calls = all })
 
 elseif mode == "encode" then
   local n = math.tointeger(tonumber(arg[2] or 20000))
@@ -147,12 +206,14 @@ elseif mode == "encode" then
   local write = env.write
   collectgarbage()
   collectgarbage()
+  local since = snapshot()
   local c0, w0 = os.clock(), gettime()
   for i = 1, n do write(events[i]) end
   local cpu, wall = os.clock() - c0, gettime() - w0
+  local sev, all = calls_per_event(since, n)
   local count, bytes = env.centreon_pagerduty.buffered()
   report({ mode = "encode", lua = LUA, batch = "-", events = n, cpu_us = cpu / n * 1e6, wall_us = wall / n * 1e6,
-           note = string.format("%d-bytes/event", bytes // count) })
+           sev_calls = sev, cache_calls = all, note = string.format("%d-bytes/event", bytes // count) })
 
 elseif mode == "old" then
   -- EMULATION of the old connectors (reference/centreon-broker.md §3): every event becomes

@@ -12,6 +12,8 @@
 #   BENCH_SLOW_EVENTS=50     events for the old-way emulation, 200 ms answer
 #   BENCH_BATCHES="1 100 1000"   LUAS="lua5.3 lua5.4"   BENCH_RUNS=3 (best of N runs)
 #   BENCH_SKIP_OLD=1         only the shim      SHIM_PATH=FILE   another version of the shim
+#   BENCH_SEVERITY_US=2      CPU burnt by each get_severity() call for a resource without severity
+#                            (Broker throws and catches a C++ exception there; see bench.lua)
 set -u
 start_dir=$(pwd)
 cd "$(dirname "$0")" || exit 2
@@ -122,8 +124,8 @@ done
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPU(s);" \
      "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); best of $runs run(s)"
 echo
-echo "| Lua | what | batch (max_buffer_size) | events | CPU µs/event | wall µs/event |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| Lua | what | batch (max_buffer_size) | events | CPU µs/event | wall µs/event | get_severity calls/event | broker_cache calls/event |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 while read -r line; do
   mode=$(field "$line" mode); lua=$(field "$line" lua); note=$(field "$line" note)
   case $mode in
@@ -134,5 +136,7 @@ while read -r line; do
         *) what="EMULATION of the old connectors: 1 blocking POST/event, PagerDuty mock answering at once" ;;
       esac ;;
   esac
-  echo "| $lua | $what | $(field "$line" batch) | $(field "$line" events) | $(field "$line" cpu_us) | $(field "$line" wall_us) |"
+  sev=$(field "$line" sev_calls); calls=$(field "$line" cache_calls)
+  echo "| $lua | $what | $(field "$line" batch) | $(field "$line" events) | $(field "$line" cpu_us) | $(field "$line" wall_us)" \
+       "| ${sev:-–} | ${calls:-–} |"
 done <"$results"
