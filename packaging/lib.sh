@@ -19,6 +19,8 @@ BINARY="target/$RUST_TARGET/release/centreon-pagerduty"
 PKG_DIR=target/packaging
 VENV="$PKG_DIR/venv"
 TOOLS="$PKG_DIR/tools"
+# The manual page both packages ship, centreon-pagerduty(8): made by man_page below.
+MAN_PAGE="$PKG_DIR/man/centreon-pagerduty.8.gz"
 export PATH="$PWD/$TOOLS/bin:$PWD/$VENV/bin:$PATH"
 # zig and cargo-zigbuild keep their caches under XDG_CACHE_HOME / ZIG_GLOBAL_CACHE_DIR.
 export XDG_CACHE_HOME="$PWD/$PKG_DIR/cache"
@@ -46,6 +48,15 @@ apt_install() {
     _APT_UPDATED=1
   fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# man_page: centreon-pagerduty(8), printed by the packaged binary itself (`centreon-pagerduty
+# man`, generated from its clap definitions), gzipped reproducibly (-n: no name, no timestamp)
+# into $MAN_PAGE, where the RPM and the deb take it.
+man_page() {
+  mkdir -p "${MAN_PAGE%/*}"
+  "$BINARY" man | gzip -9n >"$MAN_PAGE.tmp" || return 1
+  mv "$MAN_PAGE.tmp" "$MAN_PAGE"
 }
 
 # cargo_tool NAME VERSION: `cargo install --locked` into target/packaging/tools unless that
