@@ -554,6 +554,65 @@ fn send_test_route_and_all() {
     assert!(tail.iter().all(|r| r.action() == Some("resolve")));
 }
 
+/// DESIGN §4.4: a TLS certificate failure is a configuration error (the routing key is paused,
+/// everything kept), told apart from a passing network failure by the error's type. An
+/// untrusted certificate on a real TLS server (openssl s_server on 127.0.0.1).
+#[test]
+fn send_test_to_an_untrusted_certificate_is_a_configuration_error() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipped: no openssl to make a certificate and serve TLS");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
+        .arg("/CN=127.0.0.1")
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success(), "openssl req");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = poll_until(WAIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let url = format!("https://127.0.0.1:{port}/v2/enqueue");
+    let d = Daemon::prepare(Config::new(&url));
+    let o = up.then(|| cli(&d, &["send-test"]));
+    let _ = server.kill();
+    let _ = server.wait();
+    let o = o.expect("openssl s_server did not listen");
+    assert_eq!(o.code, Some(1), "{}", o.show());
+    assert!(
+        o.stderr.contains("configuration problem") && o.stderr.contains("certificate"),
+        "an untrusted certificate is a configuration problem, and says so\n{}",
+        o.show()
+    );
+}
+
 #[test]
 fn send_test_failures() {
     let mock = MockPagerDuty::start();

@@ -242,7 +242,9 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
         }
     }
     if !batch.deliveries.is_empty() {
-        shared.add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
+        shared
+            .delivery
+            .add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
         shared.wake.notify_one();
     }
     Ok(reply)

@@ -169,7 +169,9 @@ fn resolve_now(
         ingest.cache.forget(&touched);
         return Err(e.to_string());
     }
-    shared.add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
+    shared
+        .delivery
+        .add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
     Ok((resolved, unknown))
 }
 
@@ -232,17 +234,7 @@ async fn set_paused(
                 .map_err(|e| e.to_string())?;
         }
         drop(spool);
-        if let Ok(mut keys) = shared2.keys.lock() {
-            let k = keys
-                .entry(key)
-                .or_insert_with(|| crate::shared::KeyState::new(&route, now_ms()));
-            k.route = route.clone();
-            if paused {
-                k.operator_paused = true;
-            } else {
-                k.resume();
-            }
-        }
+        shared2.delivery.operator(&key, &route, paused, now_ms());
         Ok(())
     })
     .await;
@@ -334,7 +326,7 @@ pub async fn retry(
             if spool.requeue_dead_letter(d.id, now_ms()).map_err(|e| e.to_string())? {
                 retried.push(d.id);
                 let keys = spool.routing_keys().map_err(|e| e.to_string())?;
-                shared2.add_routing_keys(keys.iter().map(String::as_str));
+                shared2.delivery.add_routing_keys(keys.iter().map(String::as_str));
             }
         }
         Ok((retried, refused))

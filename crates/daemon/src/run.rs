@@ -11,7 +11,6 @@ use crate::shared::{now_ms, Shared};
 use anyhow::{bail, Context as _};
 use sd_notify::NotifyState;
 use spool::{Spool, SpoolError};
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -86,8 +85,7 @@ pub async fn run(
         ingest: Mutex::new(Ingest::new(engine)),
         metrics: Default::default(),
         wake: Default::default(),
-        keys: Mutex::new(HashMap::new()),
-        routing_keys: Mutex::new(Default::default()),
+        delivery: Default::default(),
         last_error: Mutex::new(None),
         started_at: now_ms() / 1000,
         loaded,
@@ -135,7 +133,9 @@ pub async fn run(
                 .ok()
                 .and_then(|s| s.routing_keys().ok())
                 .unwrap_or_default();
-            shared.add_routing_keys(keys.iter().map(String::as_str));
+            shared
+                .delivery
+                .add_routing_keys(keys.iter().map(String::as_str));
             shared.wake.notify_one();
         });
     }
@@ -168,20 +168,13 @@ fn restore_operator_pauses(shared: &Shared) {
         .ok()
         .and_then(|s| s.paused_routes().ok())
         .unwrap_or_default();
-    let Ok(mut keys) = shared.keys.lock() else {
-        return;
-    };
     for route in routes {
         let key = shared
             .loaded
             .key_of(&route)
             .map(|k| k.0.clone())
             .unwrap_or_default();
-        let state = keys
-            .entry(key)
-            .or_insert_with(|| crate::shared::KeyState::new(&route, now_ms()));
-        state.route = route.clone();
-        state.operator_paused = true;
+        shared.delivery.operator(&key, &route, true, now_ms());
         warn!(%route, "Deliveries of this route are paused by an operator: centreon-pagerduty resume {route}");
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /v1/status` and `GET /metrics`.
 
-use crate::shared::{now_ms, Metrics, PauseKind, Shared};
+use crate::delivery::PauseKind;
+use crate::shared::{now_ms, Metrics, Shared};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -53,30 +54,24 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
         )
     };
     let paused = shared
-        .keys
-        .lock()
-        .map(|keys| {
-            keys.iter()
-                .filter(|(_, k)| {
-                    (k.paused_until_ms > now && k.pause.is_some()) || k.operator_paused
-                })
-                .map(|(rk, k)| PausedKey {
-                    route: k.route.clone(),
-                    routing_key: pagerduty::mask_routing_key(rk),
-                    reason: if k.operator_paused {
-                        "paused by an operator".into()
-                    } else {
-                        match &k.pause {
-                            Some(PauseKind::Throttled) => "throttled (429)".into(),
-                            Some(PauseKind::ConfigError(e)) => e.clone(),
-                            None => String::new(),
-                        }
-                    },
-                    until_ms: k.paused_until_ms,
-                })
-                .collect()
+        .delivery
+        .paused(now)
+        .into_iter()
+        .map(|k| PausedKey {
+            route: k.route,
+            routing_key: pagerduty::mask_routing_key(&k.routing_key),
+            reason: if k.by_operator {
+                "paused by an operator".into()
+            } else {
+                match k.kind {
+                    Some(PauseKind::Throttled) => "throttled (429)".into(),
+                    Some(PauseKind::ConfigError(e)) => e,
+                    None => String::new(),
+                }
+            },
+            until_ms: k.until_ms,
         })
-        .unwrap_or_default();
+        .collect();
     let last_event = shared
         .metrics
         .last_event_at
