@@ -427,4 +427,488 @@ function Emulator:logs(pattern, kind)
   return out
 end
 
+
+------------------------------------------------------------------------------
+-- Engine: what a real Centreon Engine 25.05 (cbmod, BBDO 3) makes the real Broker 25.05 hand
+-- to a Lua output, as captured in data/real-broker-25.05 (README.md of this directory lists
+-- each behaviour with the capture lines that show it). Its events are published on the
+-- emulator, in the capture's order; its clock is the emulator's (whole seconds).
+--
+--   local eng = emu:engine({ instance_id = 1, name = "Central" })
+--   eng:add_host({ host_id = 1, name = "host_1", max_check_attempts = 1 })
+--   eng:add_service({ host_id = 1, service_id = 1, description = "svc_1", max_check_attempts = 3 })
+--   eng:start()                      instance (44), definitions (30, 27), downtimes back, 54
+--   eng:check(1, 1, 2, "CRITICAL")   one check result (40/39, 41 on an alert, then 29/32)
+--   eng:acknowledge(1, 1, { sticky = true })      45, 55/56, comment 35
+--   local id = eng:schedule_downtime({ host_id = 1, service_id = 2, duration = 600 })
+--   eng:tick()                       downtimes that start or expire now
+--   eng:delete_downtime(id)          DEL_SVC_DOWNTIME / DEL_HOST_DOWNTIME
+--   eng:set_notify(1, 2, false)      DISABLE_SVC_NOTIFICATIONS: 28 (31 for a host)
+--   eng:reload()                     SIGHUP: 54
+--   eng:stop()                       44 running false, then every downtime "deleted"
+
+-- One event of each element as the capture has it (line given); the emulator fills in the rest.
+local TEMPLATES = {
+  [27] = { -- line 4
+    _type = 65563, acknowledged = false, acknowledgement_type = 0, action_url = "", active_checks = true,
+    category = 1, check_attempt = 1, check_command = "check_state!svc_1", check_freshness = false,
+    check_interval = 5, check_period = "24x7", check_type = 0, checked = false, default_active_checks = true,
+    default_event_handler_enabled = true, default_flap_detection = true, default_notify = true,
+    default_passive_checks = true, description = "svc_1", display_name = "svc_1", element = 27, enabled = true,
+    event_handler = "", event_handler_enabled = true, execution_time = 0.0, first_notification_delay = 0.0,
+    flap_detection = true, flap_detection_on_critical = true, flap_detection_on_ok = true,
+    flap_detection_on_unknown = true, flap_detection_on_warning = true, flapping = false,
+    freshness_threshold = 0.0, high_flap_threshold = 0.0, host_id = 1, host_name = "host_1", icon_id = 0,
+    icon_image = "", icon_image_alt = "", internal_id = 0, is_volatile = false, last_check = 0,
+    last_hard_state = 0, last_hard_state_change = 0, last_notification = 0, last_state_change = 0,
+    last_time_critical = 0, last_time_ok = 0, last_time_unknown = 0, last_time_warning = 0,
+    last_update = 1796497355, latency = 0.0, long_output = "", low_flap_threshold = 0.0,
+    max_check_attempts = 3, next_check = 1796497355, next_notification = 0, no_more_notifications = false,
+    notes = "", notes_url = "", notification_interval = 0.0, notification_number = 0,
+    notification_period = "24x7", notify = true, notify_on_critical = true, notify_on_downtime = true,
+    notify_on_flapping = true, notify_on_recovery = true, notify_on_unknown = true, notify_on_warning = true,
+    obsess_over_service = true, output = "", passive_checks = true, percent_state_change = 0.0, perfdata = "",
+    retain_nonstatus_information = true, retain_status_information = true, retry_interval = 2.0,
+    scheduled_downtime_depth = 0, service_id = 1, severity_id = 0, should_be_scheduled = true,
+    stalk_on_critical = false, stalk_on_ok = false, stalk_on_unknown = false, stalk_on_warning = false,
+    state = 4, state_type = 1, tags = {}, type = 0,
+  },
+  [29] = { -- line 12
+    _type = 65565, acknowledgement_type = 0, category = 1, check_attempt = 1, check_type = 0, checked = true,
+    element = 29, execution_time = 0.001854, flapping = false, host_id = 1, internal_id = 0,
+    last_check = 1796497355, last_hard_state = 0, last_hard_state_change = 1796497355, last_notification = 0,
+    last_state_change = 1796497355, last_time_critical = 0, last_time_ok = 1796497355, last_time_unknown = 0,
+    last_time_warning = 0, latency = 0.367, long_output = "", next_check = 1796497360, next_notification = 0,
+    no_more_notifications = false, notification_number = 0,
+    output = "OK - svc_1 state from /var/lib/centreon-test/state/svc_1", percent_state_change = 0.0,
+    perfdata = "value=0;1;2;0;3", scheduled_downtime_depth = 0, service_id = 1, should_be_scheduled = true,
+    state = 0, state_type = 1, type = 0,
+  },
+  [30] = { -- line 2
+    _type = 65566, acknowledged = false, acknowledgement_type = 0, action_url = "", active_checks = true,
+    address = "127.0.0.1", alias = "host_1", category = 1, check_attempt = 1,
+    check_command = "check_state!host_1", check_freshness = false, check_interval = 5, check_period = "24x7",
+    check_type = 0, checked = false, default_active_checks = true, default_event_handler_enabled = true,
+    default_flap_detection = true, default_notify = true, default_passive_checks = true,
+    display_name = "host_1", element = 30, enabled = true, event_handler = "", event_handler_enabled = true,
+    execution_time = 0.0, first_notification_delay = 0.0, flap_detection = true, flap_detection_on_down = true,
+    flap_detection_on_unreachable = true, flap_detection_on_up = true, flapping = false,
+    freshness_threshold = 0.0, high_flap_threshold = 0.0, host_id = 1, icon_id = 0, icon_image = "",
+    icon_image_alt = "", instance_id = 1, last_check = 0, last_hard_state = 0, last_hard_state_change = 0,
+    last_notification = 0, last_state_change = 0, last_time_down = 0, last_time_unreachable = 0,
+    last_time_up = 0, last_update = 1796497355, latency = 0.0, low_flap_threshold = 0.0,
+    max_check_attempts = 1, name = "host_1", next_check = 1796497355, next_host_notification = 0,
+    no_more_notifications = false, notes = "", notes_url = "", notification_interval = 0.0,
+    notification_number = 0, notification_period = "24x7", notify = true, notify_on_down = true,
+    notify_on_downtime = true, notify_on_flapping = true, notify_on_recovery = true,
+    notify_on_unreachable = true, obsess_over_host = true, output = "", passive_checks = true,
+    percent_state_change = 0.0, perfdata = "", retain_nonstatus_information = true,
+    retain_status_information = true, retry_interval = 2.0, scheduled_downtime_depth = 0, severity_id = 0,
+    should_be_scheduled = true, stalk_on_down = false, stalk_on_unreachable = false, stalk_on_up = false,
+    state = 4, state_type = 1, statusmap_image = "", tags = {}, timezone = "",
+  },
+  [32] = { -- line 11
+    _type = 65568, acknowledgement_type = 0, category = 1, check_attempt = 1, check_type = 0, checked = true,
+    element = 32, execution_time = 0.001597, flapping = false, host_id = 1, last_check = 1796497355,
+    last_hard_state = 0, last_hard_state_change = 0, last_notification = 0, last_state_change = 0,
+    last_time_down = 0, last_time_unreachable = 0, last_time_up = 1796497356, latency = 0.367,
+    long_output = "", next_check = 1796497360, next_host_notification = 0, no_more_notifications = false,
+    notification_number = 0, output = "OK - host_1 state from /var/lib/centreon-test/state/host_1",
+    percent_state_change = 0.0, perfdata = "value=0;1;2;0;3", scheduled_downtime_depth = 0,
+    should_be_scheduled = true, state = 0, state_type = 1,
+  },
+  [35] = { -- line 452
+    _type = 65571, author = "(Centreon Engine Process)", category = 1,
+    data = "This service has been scheduled for fixed downtime.",
+    deletion_time = 0, element = 35, entry_time = 1796497671, entry_type = 2, expire_time = 0, expires = false,
+    header = { conf_version = 0 }, host_id = 1, instance_id = 1, internal_id = 2, persistent = false,
+    service_id = 2, source = 0, type = 2,
+  },
+  [36] = { -- line 451
+    _type = 65572, actual_end_time = -1, actual_start_time = 1796497671, author = "admin", cancelled = false,
+    category = 1, comment_data = "dt step g1", deletion_time = -1, duration = 600, element = 36,
+    end_time = 1796498270, entry_time = 1796497670, fixed = true, host_id = 1, id = 3, instance_id = 1,
+    service_id = 2, start_time = 1796497670, started = true, triggered_by = 0, type = 1,
+  },
+  [39] = { -- line 8
+    _type = 65575, active_checks_enabled = true, category = 1, check_type = 0,
+    command_line = "/var/lib/centreon-test/scripts/check_state.sh host_1", element = 39,
+    header = { conf_version = 0 }, host_id = 1, next_check = 1796497355,
+  },
+  [40] = { -- line 9
+    _type = 65576, active_checks_enabled = true, category = 1, check_type = 0,
+    command_line = "/var/lib/centreon-test/scripts/check_state.sh svc_1", element = 40,
+    header = { conf_version = 0 }, host_id = 1, next_check = 1796497355, service_id = 1,
+  },
+  [41] = { -- line 66
+    _type = 65577, category = 1, ctime = 1796497400, element = 41, host_id = 1, host_name = "host_1",
+    instance_name = "Central", msg_type = 0, notification_cmd = "", notification_contact = "",
+    output = "CRITICAL - svc_1 state from /var/lib/centreon-test/state/svc_1", retry = 3,
+    service_description = "svc_1", service_id = 1, status = 2, type = 1,
+  },
+  [42] = { -- line 44
+    _type = 65578, active_host_checks = true, active_service_checks = true, category = 1,
+    check_hosts_freshness = false, check_services_freshness = false, element = 42, event_handlers = false,
+    flap_detection = false, global_host_event_handler = "", global_service_event_handler = "",
+    header = { conf_version = 0 }, instance_id = 1, last_alive = 1796497385, last_command_check = 1796497384,
+    notifications = true, obsess_over_hosts = false, obsess_over_services = false, passive_host_checks = true,
+    passive_service_checks = true,
+  },
+  [44] = { -- line 1
+    _type = 65580, category = 1, element = 44, end_time = 0, engine = "Centreon Engine",
+    engine_config_version = "", header = { conf_version = 0 }, instance_id = 1, name = "Central", pid = 30816,
+    running = true, start_time = 1796497355, version = "25.05.0",
+  },
+  [45] = { -- line 85
+    _type = 65581, author = "admin", category = 1, comment_data = "ack step c", deletion_time = 0, element = 45,
+    entry_time = 1796497412, host_id = 1, instance_id = 1, notify_contacts = false, persistent_comment = true,
+    service_id = 1, state = 2, sticky = true, type = 1,
+  },
+  [54] = { -- line 5
+    _type = 65590, category = 1, element = 54, header = { conf_version = 0 }, loaded = true, poller_id = 1,
+  },
+}
+
+local Engine = {}
+Engine.__index = Engine
+Emulator.Engine = Engine
+
+local HARD, SOFT = 1, 0
+
+function Emulator:engine(opts)
+  opts = opts or {}
+  return setmetatable({ emu = self, instance_id = opts.instance_id or 1, name = opts.name or "Central",
+    pid = opts.pid or 30816, order = {}, hosts = {}, services = {}, downtimes = {}, next_downtime = 1,
+    next_comment = 1, running = false, started_once = false }, Engine)
+end
+
+function Engine:now() return math.floor(self.emu.now) end
+
+local function make(element, fields)
+  local ev = deep_copy(TEMPLATES[element])
+  for k, v in pairs(fields) do ev[k] = v end
+  return ev
+end
+
+function Engine:emit(ev) self.emu:publish(ev) end
+
+local function new_resource(kind, fields, mca)
+  return { kind = kind, host_id = fields.host_id, service_id = fields.service_id or 0,
+    mca = fields.max_check_attempts or mca, notify = fields.notify ~= false, state = 4, state_type = HARD,
+    attempt = 1, checked = false, last_check = 0, last_hard_state = 0, last_hard_state_change = 0,
+    last_state_change = 0, last_time = {}, ack = 0, ack_persistent = false, ack_comment = nil, depth = 0,
+    output = "", held_by_host = false }
+end
+
+function Engine:add_host(h)
+  local r = new_resource("host", h, 1)
+  r.name = h.name or ("host_" .. h.host_id)
+  self.hosts[h.host_id] = r
+  self.order[#self.order + 1] = r
+  return r
+end
+
+function Engine:add_service(s)
+  local r = new_resource("service", s, 3)
+  r.description = s.description or ("svc_" .. s.service_id)
+  self.services[skey(s.host_id, s.service_id)] = r
+  self.order[#self.order + 1] = r
+  return r
+end
+
+function Engine:resource(host_id, service_id)
+  if service_id and service_id ~= 0 then return assert(self.services[skey(host_id, service_id)], "no such service") end
+  return assert(self.hosts[host_id], "no such host")
+end
+
+-- A definition (30, 27): the resource as Engine has it. After a restart, depth 0 even in downtime.
+function Engine:definition(r)
+  local t = self:now()
+  local common = { host_id = r.host_id, max_check_attempts = r.mca, notify = r.notify, enabled = true,
+    state = r.state, state_type = r.state_type, check_attempt = r.attempt, checked = r.checked,
+    last_check = r.last_check, last_hard_state = r.last_hard_state, last_hard_state_change = r.last_hard_state_change,
+    last_state_change = r.last_state_change, output = r.output, acknowledgement_type = r.ack,
+    acknowledged = r.ack > 0, scheduled_downtime_depth = 0, last_update = t, next_check = t }
+  if r.kind == "host" then
+    common.name, common.alias, common.display_name, common.instance_id = r.name, r.name, r.name, self.instance_id
+    common.check_command = "check_state!" .. r.name
+    return make(30, common)
+  end
+  local host = self.hosts[r.host_id]
+  common.service_id, common.description, common.display_name = r.service_id, r.description, r.description
+  common.host_name, common.check_command = host and host.name or "", "check_state!" .. r.description
+  return make(27, common)
+end
+
+-- A full status (29, 32): no notify, max_check_attempts, acknowledged, instance_id, last_update, names.
+function Engine:status(r)
+  local f = { host_id = r.host_id, state = r.state, state_type = r.state_type, check_attempt = r.attempt,
+    checked = r.checked, last_check = r.last_check, last_hard_state = r.last_hard_state,
+    last_hard_state_change = r.last_hard_state_change, last_state_change = r.last_state_change,
+    output = r.output, perfdata = "value=" .. r.state, long_output = "", scheduled_downtime_depth = r.depth,
+    acknowledgement_type = r.ack, next_check = r.last_check + 5 }
+  if r.kind == "host" then
+    f.last_time_up, f.last_time_down, f.last_time_unreachable = r.last_time[0] or 0, r.last_time[1] or 0,
+      r.last_time[2] or 0
+    return make(32, f)
+  end
+  f.service_id = r.service_id
+  f.last_time_ok, f.last_time_warning = r.last_time[0] or 0, r.last_time[1] or 0
+  f.last_time_critical, f.last_time_unknown = r.last_time[2] or 0, r.last_time[3] or 0
+  return make(29, f)
+end
+
+-- An adaptive status: only what changed (55: ids, type, internal_id and the field; 56: host_id and it).
+function Engine:adaptive_status(r, field, value)
+  if r.kind == "host" then
+    return { _type = 65592, category = 1, element = 56, host_id = r.host_id, [field] = value }
+  end
+  return { _type = 65591, category = 1, element = 55, host_id = r.host_id, service_id = r.service_id,
+           type = 0, internal_id = 0, [field] = value }
+end
+
+function Engine:downtime_event(dt)
+  return make(36, { id = dt.id, host_id = dt.host_id, service_id = dt.service_id, instance_id = self.instance_id,
+    author = dt.author, comment_data = dt.comment, type = dt.service_id ~= 0 and 1 or 2, fixed = dt.fixed,
+    duration = dt.duration, entry_time = dt.entry_time, start_time = dt.start_time, end_time = dt.end_time,
+    started = dt.started, cancelled = dt.cancelled, actual_start_time = dt.actual_start_time,
+    actual_end_time = dt.actual_end_time, deletion_time = dt.deletion_time, triggered_by = 0 })
+end
+
+function Engine:comment(r, entry_type, persistent, deleted, id)
+  local t = self:now()
+  if not id then id = self.next_comment; self.next_comment = id + 1 end
+  return make(35, { host_id = r.host_id, service_id = r.service_id, instance_id = self.instance_id,
+    entry_type = entry_type, persistent = persistent, entry_time = t, internal_id = id,
+    deletion_time = deleted and t or 0, type = r.kind == "host" and 1 or 2 }), id
+end
+
+-- Engine's downtimes by id, or by start time (its scheduled-downtime map: the order they come
+-- back in at its start, lines 494-495).
+function Engine:sorted_downtimes(by_start)
+  local list = {}
+  for _, dt in pairs(self.downtimes) do list[#list + 1] = dt end
+  table.sort(list, function(a, b)
+    if by_start and a.start_time ~= b.start_time then return a.start_time < b.start_time end
+    return a.id < b.id
+  end)
+  return list
+end
+
+function Engine:start()
+  assert(not self.running, "Engine already running")
+  local t = self:now()
+  self.running, self.start_time = true, t
+  self:emit(make(44, { instance_id = self.instance_id, name = self.name, pid = self.pid, running = true,
+                       start_time = t, end_time = 0 }))
+  for _, r in ipairs(self.order) do self:emit(self:definition(r)) end
+  -- the downtimes still scheduled come back (started ones with a new actual_start_time, twice);
+  -- new ids continue from the highest of them (1 when none is left)
+  local max, again = 0, {}
+  for _, dt in ipairs(self:sorted_downtimes(true)) do
+    if dt.id > max then max = dt.id end
+    if dt.started then dt.actual_start_time = t end
+    dt.cancelled, dt.actual_end_time, dt.deletion_time = false, -1, -1
+    self:emit(self:downtime_event(dt))
+    if dt.started then again[#again + 1] = dt end
+  end
+  self.next_downtime = max + 1
+  self:emit(make(54, { poller_id = self.instance_id }))
+  self:log("Event loop start")
+  self:log("Configuration loaded, main loop starting.")
+  for _, dt in ipairs(again) do self:emit(self:downtime_event(dt)) end
+  for _, dt in ipairs(again) do
+    local r = self:resource(dt.host_id, dt.service_id)
+    self:emit(self:adaptive_status(r, "scheduled_downtime_depth", r.depth))
+  end
+  self.started_once = true
+end
+
+function Engine:stop()
+  assert(self.running, "Engine not running")
+  local t = self:now()
+  self:log("Caught SIG TERM, shutting down ...")
+  self:emit(make(44, { instance_id = self.instance_id, name = self.name, pid = self.pid, running = false,
+                       start_time = self.start_time, end_time = t }))
+  self:log("Successfully shutdown ...")
+  -- then a "deleted" downtime event for every downtime, started or not (nobody deleted them):
+  -- cancelled for those not started; resources keep their depth (statuses show it at start)
+  for _, dt in ipairs(self:sorted_downtimes()) do
+    local ev = self:downtime_event(dt)
+    ev.cancelled, ev.actual_end_time, ev.deletion_time = not dt.started, t, t
+    self:emit(ev)
+  end
+  self.running = false
+end
+
+function Engine:reload() self:emit(make(54, { poller_id = self.instance_id })) end
+
+function Engine:log(text) -- an information log (msg_type 5)
+  self:emit(make(41, { ctime = self:now(), host_id = 0, host_name = "", service_id = 0, service_description = "",
+    status = 0, retry = 0, output = text, msg_type = 5, type = 0, instance_name = self.name }))
+end
+
+function Engine:instance_status()
+  local t = self:now()
+  self:emit(make(42, { instance_id = self.instance_id, last_alive = t, last_command_check = t - 1 }))
+end
+
+-- One check result. Services: SOFT retries up to max_check_attempts; HARD at once while the host
+-- is not UP, and back to SOFT attempt 1 at the first problem result after the host is UP again.
+-- An acknowledgement ends on recovery, a non-sticky one also on a change of problem state.
+function Engine:check(host_id, service_id, state, output)
+  assert(self.running, "Engine not running")
+  local r = self:resource(host_id, service_id)
+  local t = self:now()
+  local was, previous_hard = r.state, r.last_hard_state
+  local host = r.kind == "service" and self.hosts[r.host_id]
+  local host_up = not host or host.state == 0 or host.state == 4
+  if state == 0 then
+    r.state_type, r.attempt, r.held_by_host = HARD, 1, false
+  elseif was == 0 or was == 4 then
+    r.attempt = 1
+    if r.mca <= 1 or not host_up then r.state_type = HARD else r.state_type = SOFT end
+    r.held_by_host = not host_up
+  elseif r.state_type == SOFT then
+    r.attempt = r.attempt + 1
+    if r.attempt >= r.mca or not host_up then
+      r.state_type = HARD
+      r.held_by_host = not host_up
+    end
+  elseif r.held_by_host and host_up then
+    r.state_type, r.attempt, r.held_by_host = SOFT, 1, false
+  end
+  -- a HARD state change: a HARD state other than the last one (a never-checked service's first
+  -- result counts, not a host's: lines 11-12)
+  local hard_change = r.state_type == HARD and (state ~= r.last_hard_state or (was == 4 and r.kind == "service"))
+  local ended_ack = r.ack > 0 and (state == 0 or (state ~= was and r.ack == 1))
+  r.state, r.checked, r.last_check, r.output = state, true, t, output or ""
+  r.last_time[state] = t
+  if state ~= was then r.last_state_change = t end
+  if hard_change then
+    r.last_hard_state = state
+    r.last_hard_state_change = r.kind == "host" and t + 1 or t -- a host's can be last_check + 1 s
+  end
+
+  if r.kind == "host" then
+    self:emit(make(39, { host_id = r.host_id, next_check = t + 5, command_line = "check_state.sh " .. r.name }))
+  else
+    self:emit(make(40, { host_id = r.host_id, service_id = r.service_id, next_check = t + 5,
+                         command_line = "check_state.sh " .. r.description }))
+  end
+  if hard_change and not (was == 4 and state == 0) then -- an alert log
+    self:emit(make(41, { ctime = t, host_id = r.host_id, host_name = r.kind == "host" and r.name or "",
+      service_id = r.service_id, service_description = r.description or "", status = state, retry = r.attempt,
+      output = r.output, msg_type = r.kind == "host" and 1 or 0, type = HARD, instance_name = self.name }))
+  end
+  if ended_ack then
+    r.ack = 0
+    if r.ack_comment and not r.ack_persistent then -- a non-persistent comment goes with it
+      self:emit((self:comment(r, 4, false, true, r.ack_comment)))
+    end
+    r.ack_comment = nil
+  end
+  local status = self:status(r)
+  -- a host's status at its HARD change still shows the previous last_hard_state (226, 336, 252)
+  if hard_change and r.kind == "host" then status.last_hard_state = previous_hard end
+  self:emit(status)
+end
+
+function Engine:acknowledge(host_id, service_id, opts)
+  opts = opts or {}
+  local r = self:resource(host_id, service_id)
+  local t = self:now()
+  local sticky, persistent = opts.sticky ~= false, opts.persistent == true
+  self:emit(make(45, { host_id = r.host_id, service_id = r.service_id, instance_id = self.instance_id,
+    type = r.kind == "host" and 0 or 1, entry_time = t, deletion_time = 0, state = r.state, sticky = sticky,
+    persistent_comment = persistent, author = opts.author or "admin", comment_data = opts.comment or "ack",
+    notify_contacts = false }))
+  r.ack, r.ack_persistent = sticky and 2 or 1, persistent
+  self:emit(self:adaptive_status(r, "acknowledgement_type", r.ack))
+  local ev, id = self:comment(r, 4, persistent, false)
+  r.ack_comment = id
+  self:emit(ev)
+end
+
+function Engine:set_notify(host_id, service_id, notify)
+  local r = self:resource(host_id, service_id)
+  r.notify = notify
+  if r.kind == "host" then
+    self:emit({ _type = 65567, category = 1, element = 31, host_id = r.host_id, notify = notify })
+  else
+    self:emit({ _type = 65564, category = 1, element = 28, host_id = r.host_id, service_id = r.service_id,
+                notify = notify })
+  end
+end
+
+-- d: host_id, service_id (nil or 0: the host), start_time (default now), end_time or duration,
+-- fixed (default true), author, comment. Returns the downtime id.
+function Engine:schedule_downtime(d)
+  local t = self:now()
+  local start = d.start_time or t
+  local finish = d.end_time or (start + (d.duration or 3600))
+  local dt = { id = self.next_downtime, host_id = d.host_id, service_id = d.service_id or 0, entry_time = t,
+    start_time = start, end_time = finish, fixed = d.fixed ~= false, duration = d.duration or (finish - start),
+    author = d.author or "admin", comment = d.comment or "downtime", started = false, cancelled = false,
+    actual_start_time = -1, actual_end_time = -1, deletion_time = -1 }
+  self.next_downtime = dt.id + 1
+  self.downtimes[dt.id] = dt
+  local r = self:resource(dt.host_id, dt.service_id)
+  local comment
+  comment, dt.comment_id = self:comment(r, 2, false, false)
+  if start <= t then
+    self:start_downtime(dt, comment)
+  else
+    self:emit(self:downtime_event(dt))
+    self:emit(comment)
+  end
+  return dt.id
+end
+
+-- A downtime starts: its event twice (the comment between when it is new), then the depth.
+function Engine:start_downtime(dt, comment)
+  local r = self:resource(dt.host_id, dt.service_id)
+  dt.started, dt.actual_start_time = true, self:now()
+  r.depth = r.depth + 1
+  self:emit(self:downtime_event(dt))
+  if comment then self:emit(comment) end
+  self:emit(self:downtime_event(dt))
+  self:emit(self:adaptive_status(r, "scheduled_downtime_depth", r.depth))
+end
+
+-- A downtime ends (expiry, or a real deletion): its event twice; between them the depth drop (an
+-- adaptive status for a service; a full status for a host) and the comment's deletion.
+function Engine:end_downtime(dt, cancelled)
+  local r = self:resource(dt.host_id, dt.service_id)
+  local t = self:now()
+  self.downtimes[dt.id] = nil
+  dt.cancelled, dt.actual_end_time, dt.deletion_time = cancelled, t, t
+  if not dt.started then
+    self:emit((self:comment(r, 2, false, true, dt.comment_id)))
+    self:emit(self:downtime_event(dt))
+    return
+  end
+  r.depth = math.max(0, r.depth - 1)
+  self:emit(self:downtime_event(dt))
+  if r.kind == "host" then self:emit(self:status(r))
+  else self:emit(self:adaptive_status(r, "scheduled_downtime_depth", r.depth)) end
+  self:emit((self:comment(r, 2, false, true, dt.comment_id)))
+  self:emit(self:downtime_event(dt))
+  if not cancelled then self:emit(self:status(r)) end -- an expiry: a status follows at once
+end
+
+function Engine:delete_downtime(id)
+  local dt = assert(self.downtimes[id], "no such downtime")
+  self:end_downtime(dt, true)
+end
+
+-- Downtimes whose time has come: scheduled ones start, fixed started ones expire.
+function Engine:tick()
+  local t = self:now()
+  for _, dt in ipairs(self:sorted_downtimes()) do
+    if not dt.started and dt.start_time <= t then self:start_downtime(dt)
+    elseif dt.started and dt.fixed and dt.end_time <= t then self:end_downtime(dt, false) end
+  end
+end
+
 return Emulator
