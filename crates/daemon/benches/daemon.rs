@@ -367,7 +367,7 @@ fn backlog(pending: u64) {
                     dedup_key: key,
                     route: "default".into(),
                     routing_key: KEY.into(),
-                    action: "trigger".into(),
+                    action: pagerduty::Action::Trigger,
                     host_id: 1,
                     service_id: id,
                     resource: "bench-node/Disk".into(),

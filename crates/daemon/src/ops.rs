@@ -3,6 +3,7 @@
 //! Requests that change state are refused unless the peer (SO_PEERCRED) is root or the
 //! daemon's own user; read-only ones are open to the socket's group.
 
+use crate::ingest::{announce, commit, Admission, Effects};
 use crate::shared::{now_ms, Shared};
 use crate::state_cache::BatchStore;
 use crate::status::Peer;
@@ -11,9 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use broker::ResourceId;
-use pagerduty::Action;
 use serde::Deserialize;
-use spool::{Batch, NewDelivery};
 use std::sync::Arc;
 use tracing::info;
 
@@ -96,7 +95,8 @@ pub async fn resolve(
     }
 }
 
-/// Close incidents now: queue a resolve on each pinned key and forget the incident.
+/// Close incidents now (`rules::Engine::operator_resolve`), committed through the same path
+/// as an ingest batch.
 fn resolve_now(
     shared: &Shared,
     req: &ResolveRequest,
@@ -127,51 +127,35 @@ fn resolve_now(
         .filter(|k| !open.iter().any(|i| &i.dedup_key == *k))
         .cloned()
         .collect();
-    let mut batch = Batch::default();
+    let mut effects = Effects::default();
     let mut resolved = Vec::new();
     let mut store = BatchStore::new(&mut ingest.cache, &spool);
     for row in targets {
         let id = ResourceId::service(row.host_id, row.service_id);
-        let Some(rs) = rules::Store::resource(&mut store, id) else {
+        let Some(o) = ingest.engine.operator_resolve(&mut store, id, now / 1000) else {
             continue;
         };
-        let Some(incident) = rs.incident.take() else {
-            continue;
-        };
-        rs.owed = false;
-        rs.held = None;
-        rules::Store::mark_changed(&mut store, id);
-        let key = incident.routing_key.clone().unwrap_or_default();
-        let event = rules::payload::action_only(Action::Resolve, &key, &incident.dedup_key);
-        batch.deliveries.push(NewDelivery {
-            dedup_key: incident.dedup_key.clone(),
-            route: incident.route.clone(),
-            routing_key: key,
-            action: "resolve".into(),
-            body: serde_json::to_string(&event).unwrap_or_default(),
-            host_id: row.host_id,
-            service_id: row.service_id,
-            resource: row.resource.clone(),
-            ingested_at_ms: now,
-            due_at_ms: now,
-        });
-        info!(resource = %row.resource, dedup_key = %incident.dedup_key, "Resolve requested by an operator: enqueued.");
-        resolved.push(incident.dedup_key);
+        info!(resource = %row.resource, dedup_key = %o.dedup_key, "Resolve requested by an operator: enqueued.");
+        resolved.push(o.dedup_key.clone());
+        if let Err(e) = effects.push(o, now) {
+            effects.finish(&mut store, now);
+            drop(store);
+            effects.abandon(&mut ingest.cache);
+            return Err(e.to_string());
+        }
     }
-    let (states, names) = store.take_changes();
-    let (_, closed) = store.incident_rows(&Default::default(), now);
-    let touched = std::mem::take(&mut store.touched);
+    effects.finish(&mut store, now);
     drop(store);
-    batch.states = states;
-    batch.names = names;
-    batch.closed_incidents = closed;
-    if let Err(e) = spool.commit_batch(&batch) {
-        ingest.cache.forget(&touched);
-        return Err(e.to_string());
-    }
-    shared
-        .delivery
-        .add_routing_keys(batch.deliveries.iter().map(|d| d.routing_key.as_str()));
+    commit(
+        shared,
+        &mut spool,
+        &mut ingest.cache,
+        &effects,
+        Admission::Operator,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(spool);
+    announce(shared, effects);
     Ok((resolved, unknown))
 }
 

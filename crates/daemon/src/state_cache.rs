@@ -7,11 +7,15 @@
 
 use broker::ResourceId;
 use rules::state::ResourceState;
-use spool::Spool;
-use std::collections::{HashMap, HashSet};
+use spool::{NameRow, ResourceKey, Spool, StateRow};
 
-/// (host_id, service_id, value) as the spool stores states and names.
-pub type Row = (u64, u64, String);
+fn key(id: ResourceId) -> ResourceKey {
+    ResourceKey {
+        host_id: id.host_id,
+        service_id: id.service_id,
+    }
+}
+use std::collections::{HashMap, HashSet};
 
 /// Above this many cached resources, clean entries are dropped after a commit.
 const MAX_CACHED: usize = 200_000;
@@ -45,13 +49,16 @@ impl<'a> BatchStore<'a> {
     }
 
     /// The batch's state changes, ready for the spool.
-    pub fn take_changes(&mut self) -> (Vec<Row>, Vec<Row>) {
+    pub fn take_changes(&mut self) -> (Vec<StateRow>, Vec<NameRow>) {
         let states = self
             .changed
             .iter()
             .filter_map(|id| {
                 let st = self.cache.states.get(id)?.as_ref()?;
-                Some((id.host_id, id.service_id, st.to_json()))
+                Some(StateRow {
+                    resource: key(*id),
+                    state: st.to_json(),
+                })
             })
             .collect();
         let names = self
@@ -59,7 +66,10 @@ impl<'a> BatchStore<'a> {
             .iter()
             .filter_map(|id| {
                 let n = self.cache.names.get(id)?.as_ref()?;
-                Some((id.host_id, id.service_id, n.clone()))
+                Some(NameRow {
+                    resource: key(*id),
+                    name: n.clone(),
+                })
             })
             .collect();
         (states, names)
@@ -73,7 +83,7 @@ impl BatchStore<'_> {
         &self,
         sent: &HashMap<ResourceId, String>,
         now_ms: i64,
-    ) -> (Vec<spool::IncidentRow>, Vec<(u64, u64)>) {
+    ) -> (Vec<spool::IncidentRow>, Vec<ResourceKey>) {
         let mut open = Vec::new();
         let mut closed = Vec::new();
         for id in &self.changed {
@@ -98,7 +108,7 @@ impl BatchStore<'_> {
                         });
                     }
                 }
-                None => closed.push((id.host_id, id.service_id)),
+                None => closed.push(key(*id)),
             }
         }
         (open, closed)

@@ -2930,3 +2930,38 @@ fn a_host_held_service_is_released_at_its_next_hard_status_not_a_soft_one() {
         assert_eq!(h.run(recovered), vec![], "{v:?}");
     }
 }
+
+/// `centreon-pagerduty resolve`: the incident closes on its pinned keys, nothing stays owed;
+/// the same problem state pages nobody again, the next HARD change pages as usual.
+#[test]
+fn operator_resolve_closes_the_incident_and_owes_nothing() {
+    for v in BOTH {
+        let mut h = Harness::new();
+        open_incident(&mut h, v);
+        let id = ResourceId::service(HOST, SVC);
+        let o = h
+            .engine
+            .operator_resolve(&mut h.store, id, T0 + 400)
+            .expect("a resolve");
+        assert_eq!((o.dedup_key.as_str(), o.action), (S, Action::Resolve));
+        let rs = h.state(id);
+        assert!(
+            rs.incident.is_none() && !rs.owed && rs.held.is_none(),
+            "{rs:?}"
+        );
+        assert!(h.store.changed.contains(&id), "the change is stored");
+        assert!(h
+            .engine
+            .operator_resolve(&mut h.store, id, T0 + 401)
+            .is_none());
+        let still = svc(CRITICAL, T0 + 600).hard_change_at(T0 + 300).json(v);
+        assert_eq!(h.run([still]), vec![], "{v:?}");
+        assert_eq!(
+            h.run([svc(OK, T0 + 900).changed().json(v)]),
+            vec![],
+            "{v:?}"
+        );
+        let again = svc(CRITICAL, T0 + 1200).changed().json(v);
+        assert_eq!(h.run([again]), vec![trig(S)], "{v:?}");
+    }
+}

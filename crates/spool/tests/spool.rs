@@ -1,8 +1,10 @@
 //! The spool's durability and queue rules, on real SQLite files in temp dirs.
 #![allow(clippy::unwrap_used)]
 
+use pagerduty::Action;
 use spool::{
-    Batch, Completion, NewDelivery, Spool, SpoolError, DB_FILE, MAX_KEPT_ROWS, SCHEMA_VERSION,
+    Batch, Completion, NameRow, NewDelivery, RejectedLine, ResourceKey, Spool, SpoolError,
+    StateRow, DB_FILE, MAX_KEPT_ROWS, SCHEMA_VERSION,
 };
 
 fn delivery(key: &str, action: &str, at: i64) -> NewDelivery {
@@ -10,7 +12,7 @@ fn delivery(key: &str, action: &str, at: i64) -> NewDelivery {
         dedup_key: key.into(),
         route: "default".into(),
         routing_key: "R0UT1NGKEY0000000000000000000001".into(),
-        action: action.into(),
+        action: action.parse().unwrap(),
         body: format!("{{\"event_action\":\"{action}\"}}"),
         host_id: 1,
         service_id: 2,
@@ -58,7 +60,7 @@ fn deliveries_are_fifo_per_dedup_key_and_heads_advance() {
     .unwrap();
     let due = s.due(RK, 10, 10, &|k| k == "b").unwrap();
     assert_eq!(due.len(), 1);
-    assert_eq!(due[0].action, "resolve");
+    assert_eq!(due[0].action, Action::Resolve);
 }
 
 #[test]
@@ -67,8 +69,20 @@ fn state_survives_reopen_and_retry_reschedules() {
     {
         let mut s = Spool::open(dir.path()).unwrap();
         let mut b = batch(vec![delivery("a", "trigger", 1)]);
-        b.states.push((1, 2, "{\"v\":1}".into()));
-        b.names.push((1, 0, "host-1".into()));
+        b.states.push(StateRow {
+            resource: ResourceKey {
+                host_id: 1,
+                service_id: 2,
+            },
+            state: "{\"v\":1}".into(),
+        });
+        b.names.push(NameRow {
+            resource: ResourceKey {
+                host_id: 1,
+                service_id: 0,
+            },
+            name: "host-1".into(),
+        });
         s.commit_batch(&b).unwrap();
         s.complete(
             &[Completion::Retry {
@@ -110,7 +124,10 @@ fn dead_letters_move_the_head_on_and_are_bounded() {
         10,
     )
     .unwrap();
-    assert_eq!(s.due(RK, 10, 1, &|_| false).unwrap()[0].action, "resolve");
+    assert_eq!(
+        s.due(RK, 10, 1, &|_| false).unwrap()[0].action,
+        Action::Resolve
+    );
     let letters = s.dead_letters(10).unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].reason, "400 'summary' is too long");
@@ -140,7 +157,11 @@ fn rejected_lines_are_kept_and_bounded() {
     let mut s = Spool::open(dir.path()).unwrap();
     let b = Batch {
         rejected: (0..(MAX_KEPT_ROWS + 1))
-            .map(|i| (i, "invalid JSON".into(), "{".into()))
+            .map(|i| RejectedLine {
+                received_at_ms: i,
+                reason: "invalid JSON".into(),
+                line: "{".into(),
+            })
             .collect(),
         ..Batch::default()
     };
@@ -244,7 +265,7 @@ fn open_in_pagerduty_follows_delivered_triggers_and_resolves_across_reopen() {
     let mut s = Spool::open(dir.path()).unwrap();
     assert!(s.open_in_pagerduty("a").unwrap(), "survives a reopen");
     let a = head(&s, "a");
-    assert_eq!(a.action, "resolve");
+    assert_eq!(a.action, Action::Resolve);
     s.complete(
         &[Completion::Done {
             id: a.id,

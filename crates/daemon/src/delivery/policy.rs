@@ -3,6 +3,7 @@
 //! Nothing here does I/O or holds state; the queue is read through [`Behind`].
 
 use crate::shared::now_ms;
+use pagerduty::Action;
 use std::time::Duration;
 
 pub use super::state::throttle_pause;
@@ -47,7 +48,7 @@ pub enum Stale {
 /// What the queue knows about a head's dedup key, asked only for old triggers.
 pub trait Behind {
     /// (id, action) queued after the head.
-    fn queued(&self) -> Vec<(i64, String)>;
+    fn queued(&self) -> Vec<(i64, Action)>;
     /// PagerDuty has an incident open for the key (a trigger delivered after the last resolve).
     fn open_in_pagerduty(&self) -> bool;
 }
@@ -55,17 +56,17 @@ pub trait Behind {
 /// Decide about a head `age_ms` old (DESIGN §4.4: collapse and `max_event_age`).
 pub fn stale_head(
     head_id: i64,
-    action: &str,
+    action: Action,
     age_ms: i64,
     behind: &impl Behind,
     collapse_ms: i64,
     max_age_ms: i64,
 ) -> Stale {
     match action {
-        "trigger" if age_ms > collapse_ms || age_ms > max_age_ms => {
+        Action::Trigger if age_ms > collapse_ms || age_ms > max_age_ms => {
             let queued = behind.queued();
             if age_ms > collapse_ms {
-                if let Some(pos) = queued.iter().position(|(_, a)| a == "resolve") {
+                if let Some(pos) = queued.iter().position(|(_, a)| *a == Action::Resolve) {
                     let end = if behind.open_in_pagerduty() {
                         pos
                     } else {
@@ -82,7 +83,7 @@ pub fn stale_head(
             }
             Stale::Send
         }
-        "acknowledge" if age_ms > max_age_ms => {
+        Action::Acknowledge if age_ms > max_age_ms => {
             Stale::Expire("expired: acknowledge older than max_event_age")
         }
         // Resolves never expire.
@@ -106,12 +107,12 @@ mod tests {
     }
 
     struct Queue {
-        queued: Vec<(i64, String)>,
+        queued: Vec<(i64, Action)>,
         open: bool,
     }
 
     impl Behind for Queue {
-        fn queued(&self) -> Vec<(i64, String)> {
+        fn queued(&self) -> Vec<(i64, Action)> {
             self.queued.clone()
         }
         fn open_in_pagerduty(&self) -> bool {
@@ -121,7 +122,10 @@ mod tests {
 
     fn behind(items: &[(i64, &str)]) -> Queue {
         Queue {
-            queued: items.iter().map(|(id, a)| (*id, (*a).to_owned())).collect(),
+            queued: items
+                .iter()
+                .map(|(id, a)| (*id, a.parse().unwrap_or(Action::Trigger)))
+                .collect(),
             open: true,
         }
     }
@@ -145,7 +149,7 @@ mod tests {
             (4, "resolve"),
             (5, "trigger"),
         ]);
-        let d = stale_head(1, "trigger", 16 * MIN, &queue, COLLAPSE, MAX_AGE);
+        let d = stale_head(1, Action::Trigger, 16 * MIN, &queue, COLLAPSE, MAX_AGE);
         assert_eq!(d, Stale::Collapse(vec![1, 2, 3]));
     }
 
@@ -153,11 +157,11 @@ mod tests {
     fn collapse_never_sends_a_useless_resolve() {
         // No incident open in PagerDuty for the key: its resolve would close nothing.
         let queue = never_opened(&[(2, "resolve"), (3, "trigger")]);
-        let d = stale_head(1, "trigger", 16 * MIN, &queue, COLLAPSE, MAX_AGE);
+        let d = stale_head(1, Action::Trigger, 16 * MIN, &queue, COLLAPSE, MAX_AGE);
         assert_eq!(d, Stale::Collapse(vec![1, 2]));
         // An incident open: the resolve goes.
         let queue = behind(&[(2, "resolve"), (3, "trigger")]);
-        let d = stale_head(1, "trigger", 16 * MIN, &queue, COLLAPSE, MAX_AGE);
+        let d = stale_head(1, Action::Trigger, 16 * MIN, &queue, COLLAPSE, MAX_AGE);
         assert_eq!(d, Stale::Collapse(vec![1]));
     }
 
@@ -165,12 +169,12 @@ mod tests {
     fn recent_trigger_or_no_resolve_is_sent() {
         let resolve = behind(&[(2, "resolve")]);
         assert_eq!(
-            stale_head(1, "trigger", 14 * MIN, &resolve, COLLAPSE, MAX_AGE),
+            stale_head(1, Action::Trigger, 14 * MIN, &resolve, COLLAPSE, MAX_AGE),
             Stale::Send
         );
         let ack = behind(&[(2, "acknowledge")]);
         assert_eq!(
-            stale_head(1, "trigger", 16 * MIN, &ack, COLLAPSE, MAX_AGE),
+            stale_head(1, Action::Trigger, 16 * MIN, &ack, COLLAPSE, MAX_AGE),
             Stale::Send
         );
     }
@@ -181,19 +185,19 @@ mod tests {
         let superseded = behind(&[(2, "trigger")]);
         let nothing = behind(&[]);
         assert!(matches!(
-            stale_head(1, "trigger", old, &superseded, COLLAPSE, MAX_AGE),
+            stale_head(1, Action::Trigger, old, &superseded, COLLAPSE, MAX_AGE),
             Stale::Expire(_)
         ));
         assert_eq!(
-            stale_head(1, "trigger", old, &nothing, COLLAPSE, MAX_AGE),
+            stale_head(1, Action::Trigger, old, &nothing, COLLAPSE, MAX_AGE),
             Stale::Send
         );
         assert!(matches!(
-            stale_head(1, "acknowledge", old, &nothing, COLLAPSE, MAX_AGE),
+            stale_head(1, Action::Acknowledge, old, &nothing, COLLAPSE, MAX_AGE),
             Stale::Expire(_)
         ));
         assert_eq!(
-            stale_head(1, "resolve", old, &nothing, COLLAPSE, MAX_AGE),
+            stale_head(1, Action::Resolve, old, &nothing, COLLAPSE, MAX_AGE),
             Stale::Send
         );
     }

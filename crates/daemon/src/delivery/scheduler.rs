@@ -99,7 +99,7 @@ fn skip_without_sending(
 ) -> Option<Vec<Completion>> {
     struct Queue<'a>(&'a spool::Spool, &'a Pending);
     impl Behind for Queue<'_> {
-        fn queued(&self) -> Vec<(i64, String)> {
+        fn queued(&self) -> Vec<(i64, pagerduty::Action)> {
             self.0
                 .queued_after(&self.1.dedup_key, self.1.id)
                 .unwrap_or_default()
@@ -112,7 +112,7 @@ fn skip_without_sending(
     }
     let decision = policy::stale_head(
         p.id,
-        &p.action,
+        p.action,
         now - p.ingested_at_ms,
         &Queue(spool, p),
         cfg.collapse_after.0.as_millis() as i64,

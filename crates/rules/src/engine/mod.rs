@@ -13,11 +13,13 @@
 //!   acknowledge), pinned routing and names; it never reads an event's raw fields;
 //! - `decide`: the rules of §4.2 as pure predicates ([`first_sight`], [`trigger_is_owed`],
 //!   [`ack_ended_by_state_change`], [`ack_applies`]), unit-testable alone;
+//! - `operator`: what operators' commands do to a resource (`resolve`);
 //! - `replay`: the identities of statuses and downtimes ([`fingerprint`], [`downtime_key`])
 //!   and the take/put of a resource's state around one event, which decides what is stored.
 
 mod decide;
 mod events;
+mod operator;
 mod reconcile;
 mod replay;
 

@@ -1,0 +1,208 @@
+//! One ingest batch (DESIGN §3.4): NDJSON lines → normalise → rules → ONE spool transaction.
+//!
+//! Invariant: the reply says 200 only after the batch's effects are committed. When the spool
+//! cannot take the batch (over `max_size`, under `min_free`, disk full, read-only), nothing of
+//! it is kept, in memory or on disk, and the reply is 503 so that the shim keeps the batch.
+//!
+//! - this file: lines in, the rules applied to each, the answer's counts;
+//! - `effects`: what a batch changes, its one commit path (shared with operator commands) and
+//!   what is logged and woken once it is on disk.
+//!
+//! Locks: the ingest state, then the spool writer; never the other way round.
+
+mod effects;
+
+pub use effects::{announce, commit, free_space, Admission, Effects, IngestError};
+
+use crate::shared::{now_ms, Metrics, Shared};
+use crate::state_cache::{BatchStore, StateCache};
+use broker::{normalise_line, Event, Normalised};
+use rules::Engine;
+use serde::Serialize;
+use std::collections::HashSet;
+use tracing::{debug, error, warn};
+
+/// A line longer than this is rejected like a malformed one.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// A body longer than this is refused with 413.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Bytes of a rejected line kept for inspection.
+const REJECTED_LINE_KEPT: usize = 512;
+
+/// The answer to the shim.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    pub accepted: u64,
+    pub ignored: u64,
+    pub rejected: u64,
+}
+
+/// The rules and their in-memory state; one batch at a time.
+pub struct Ingest {
+    pub engine: Engine,
+    pub cache: StateCache,
+    skew_warned: HashSet<String>,
+}
+
+impl Ingest {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            cache: StateCache::default(),
+            skew_warned: HashSet::new(),
+        }
+    }
+}
+
+/// The non-empty lines of an NDJSON body, trimmed.
+pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty())
+}
+
+/// One line: normalised, or why it is rejected (with what could be read of it).
+pub fn parse_line(line: &[u8]) -> Result<Normalised, (String, Option<broker::Rejection>)> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err((
+            format!("line of {} bytes is over the 1 MiB limit", line.len()),
+            None,
+        ));
+    }
+    normalise_line(line).map_err(|r| (r.to_string(), Some(r)))
+}
+
+/// Process one batch body. Runs on a blocking thread.
+pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
+    let mut ingest = shared
+        .ingest
+        .lock()
+        .map_err(|_| IngestError::Storage("ingest lock poisoned".into()))?;
+    let Ingest {
+        engine,
+        cache,
+        skew_warned,
+    } = &mut *ingest;
+    let mut spool = shared
+        .spool
+        .lock()
+        .map_err(|_| IngestError::Storage("spool lock poisoned".into()))?;
+    let now_ms = now_ms();
+    let mut reply = Reply::default();
+    let mut effects = Effects::default();
+    let mut store = BatchStore::new(cache, &spool);
+    let mut batch = Run {
+        shared,
+        engine,
+        skew_warned,
+        now_ms,
+    };
+    let mut failed = None;
+    for line in lines(body) {
+        if let Err(e) = batch.apply_line(&mut store, line, &mut effects, &mut reply) {
+            failed = Some(e);
+            break;
+        }
+    }
+    effects.finish(&mut store, now_ms);
+    drop(store);
+    if let Some(e) = failed {
+        effects.abandon(cache);
+        error!(error = %e, "A batch cannot be stored; the shim keeps it and retries.");
+        return Err(e);
+    }
+    for e in cache.read_errors.drain(..) {
+        error!(error = %e, "Could not read a resource's state from the spool; treating it as new.");
+    }
+    commit(shared, &mut spool, cache, &effects, Admission::Ingest)?;
+    drop(spool);
+    drop(ingest);
+
+    let metrics = &shared.metrics;
+    Metrics::add(&metrics.events_accepted, reply.accepted);
+    Metrics::add(&metrics.events_ignored, reply.ignored);
+    Metrics::add(&metrics.events_rejected, reply.rejected);
+    if reply.accepted + reply.ignored + reply.rejected > 0 {
+        metrics
+            .last_event_at
+            .store(now_ms / 1000, std::sync::atomic::Ordering::Relaxed);
+    }
+    announce(shared, effects);
+    Ok(reply)
+}
+
+/// One batch being applied.
+struct Run<'a> {
+    shared: &'a Shared,
+    engine: &'a Engine,
+    skew_warned: &'a mut HashSet<String>,
+    now_ms: i64,
+}
+
+impl Run<'_> {
+    fn apply_line(
+        &mut self,
+        store: &mut BatchStore<'_>,
+        line: &[u8],
+        effects: &mut Effects,
+        reply: &mut Reply,
+    ) -> Result<(), IngestError> {
+        let metrics = &self.shared.metrics;
+        Metrics::add(&metrics.events_received, 1);
+        let event = match parse_line(line) {
+            Ok(Normalised::Event(event)) => event,
+            Ok(Normalised::Ignored(_)) => {
+                reply.ignored += 1;
+                return Ok(());
+            }
+            Err((reason, rejection)) => {
+                if let Some(rejection) = rejection.filter(|r| r.looks_like_alert()) {
+                    Metrics::add(&metrics.rejected_alert_events, 1);
+                    error!(
+                        element = rejection.element,
+                        host_id = rejection.host_id,
+                        service_id = rejection.service_id,
+                        reason = %rejection,
+                        "Rejected an alert event: it cannot be paged."
+                    );
+                }
+                reply.rejected += 1;
+                let kept = &line[..line.len().min(REJECTED_LINE_KEPT)];
+                effects.reject(
+                    self.now_ms,
+                    reason,
+                    String::from_utf8_lossy(kept).into_owned(),
+                );
+                return Ok(());
+            }
+        };
+        let outcome = self.engine.apply(store, &event, self.now_ms / 1000);
+        if outcome.replay {
+            reply.ignored += 1;
+            debug!(resource = %event.resource(), "Replayed status ignored.");
+            return Ok(());
+        }
+        reply.accepted += 1;
+        if outcome.clock_skew {
+            self.clock_skew(&event);
+        }
+        effects.notes(outcome.notes);
+        for o in outcome.outgoing {
+            effects.push(o, self.now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// A status older than the last one applied: counted, and a warning once per poller.
+    fn clock_skew(&mut self, event: &Event) {
+        Metrics::add(&self.shared.metrics.clock_skew, 1);
+        let poller = event
+            .context()
+            .poller
+            .clone()
+            .unwrap_or_else(|| "(unknown poller)".into());
+        if self.skew_warned.insert(poller.clone()) {
+            warn!(%poller, resource = %event.resource(), "A status older than the last one applied arrived: the poller's clock may have stepped back. Applied in arrival order.");
+        }
+    }
+}

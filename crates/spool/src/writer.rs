@@ -1,0 +1,235 @@
+//! The ingest writer's part of the spool: one batch's effects (resource states, names, new
+//! deliveries, incidents opened and closed, rejected lines) in ONE transaction. It never
+//! reads or completes the delivery queue.
+
+use crate::{add_counter, Result, Spool, MAX_KEPT_ROWS};
+use pagerduty::Action;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+/// A delivery to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub dedup_key: String,
+    pub route: String,
+    /// Empty when no key is configured (dry-run).
+    pub routing_key: String,
+    pub action: Action,
+    /// The PagerDuty event, JSON, routing key included.
+    pub body: String,
+    pub host_id: u64,
+    pub service_id: u64,
+    /// `host` or `host/service`.
+    pub resource: String,
+    /// Daemon time (ms) it was ingested.
+    pub ingested_at_ms: i64,
+    /// Daemon time (ms) it may be sent.
+    pub due_at_ms: i64,
+}
+
+/// An open incident, as operators list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IncidentRow {
+    pub host_id: u64,
+    pub service_id: u64,
+    pub dedup_key: String,
+    pub resource: String,
+    pub route: String,
+    pub opened_at_ms: i64,
+    pub acked: bool,
+    pub last_event_at_ms: i64,
+}
+
+/// State changes of one ingest batch.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// Incidents now open (upserted) for resources whose state changed.
+    pub incidents: Vec<IncidentRow>,
+    /// Resources whose incident closed: (host_id, service_id).
+    pub closed_incidents: Vec<ResourceKey>,
+    pub states: Vec<StateRow>,
+    pub names: Vec<NameRow>,
+    pub deliveries: Vec<NewDelivery>,
+    pub rejected: Vec<RejectedLine>,
+}
+
+/// A resource, as the spool keys it: `service_id` 0 is the host itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ResourceKey {
+    pub host_id: u64,
+    pub service_id: u64,
+}
+
+/// A resource's rule state, serialised by the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRow {
+    pub resource: ResourceKey,
+    pub state: String,
+}
+
+/// A name learnt from a definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRow {
+    pub resource: ResourceKey,
+    pub name: String,
+}
+
+/// A line that could not be used, kept for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedLine {
+    pub received_at_ms: i64,
+    pub reason: String,
+    /// The line's first bytes.
+    pub line: String,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+            && self.incidents.is_empty()
+            && self.closed_incidents.is_empty()
+            && self.names.is_empty()
+            && self.deliveries.is_empty()
+            && self.rejected.is_empty()
+    }
+}
+
+impl Spool {
+    /// The stored state of a resource.
+    pub fn resource_state(&self, host_id: u64, service_id: u64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT state FROM resources WHERE host_id=?1 AND service_id=?2")?
+            .query_row(params![host_id as i64, service_id as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// A name learnt from a definition.
+    pub fn name(&self, host_id: u64, service_id: u64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT name FROM names WHERE host_id=?1 AND service_id=?2")?
+            .query_row(params![host_id as i64, service_id as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Write one ingest batch in one transaction.
+    pub fn commit_batch(&mut self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        put_states(&tx, batch)?;
+        put_deliveries(&tx, &batch.deliveries)?;
+        put_incidents(&tx, batch)?;
+        if !batch.rejected.is_empty() {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO rejected(received_at_ms, reason, line) VALUES(?1, ?2, ?3)",
+            )?;
+            for r in &batch.rejected {
+                put.execute(params![r.received_at_ms, r.reason, r.line])?;
+            }
+            drop(put);
+            trim_table(&tx, "rejected", "rejected_dropped")?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn put_states(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
+    let mut put_state = tx.prepare_cached(
+        "INSERT INTO resources(host_id, service_id, state) VALUES(?1, ?2, ?3)
+         ON CONFLICT(host_id, service_id) DO UPDATE SET state=excluded.state",
+    )?;
+    for s in &batch.states {
+        let k = s.resource;
+        put_state.execute(params![k.host_id as i64, k.service_id as i64, s.state])?;
+    }
+    let mut put_name = tx.prepare_cached(
+        "INSERT INTO names(host_id, service_id, name) VALUES(?1, ?2, ?3)
+         ON CONFLICT(host_id, service_id) DO UPDATE SET name=excluded.name",
+    )?;
+    for n in &batch.names {
+        let k = n.resource;
+        put_name.execute(params![k.host_id as i64, k.service_id as i64, n.name])?;
+    }
+    Ok(())
+}
+
+/// Append deliveries; a dedup key without a head gets one (due at the delivery's due time).
+fn put_deliveries(tx: &Transaction<'_>, deliveries: &[NewDelivery]) -> Result<()> {
+    let mut put_delivery = tx.prepare_cached(
+        "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
+             service_id, resource, ingested_at_ms)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut put_head = tx.prepare_cached(
+        "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts)
+         VALUES(?1, ?2, ?3, ?4, 0)",
+    )?;
+    for d in deliveries {
+        put_delivery.execute(params![
+            d.dedup_key,
+            d.route,
+            d.routing_key,
+            d.action.as_str(),
+            d.body,
+            d.host_id as i64,
+            d.service_id as i64,
+            d.resource,
+            d.ingested_at_ms
+        ])?;
+        let id = tx.last_insert_rowid();
+        put_head.execute(params![d.dedup_key, d.routing_key, id, d.due_at_ms])?;
+    }
+    Ok(())
+}
+
+fn put_incidents(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
+    let mut put_incident = tx.prepare_cached(
+        "INSERT INTO incidents(host_id, service_id, dedup_key, resource, route,
+             opened_at_ms, acked, last_event_at_ms)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(host_id, service_id) DO UPDATE SET dedup_key=excluded.dedup_key,
+             resource=excluded.resource, route=excluded.route,
+             opened_at_ms=excluded.opened_at_ms, acked=excluded.acked,
+             last_event_at_ms=excluded.last_event_at_ms",
+    )?;
+    for i in &batch.incidents {
+        put_incident.execute(params![
+            i.host_id as i64,
+            i.service_id as i64,
+            i.dedup_key,
+            i.resource,
+            i.route,
+            i.opened_at_ms,
+            i.acked,
+            i.last_event_at_ms
+        ])?;
+    }
+    let mut close_incident =
+        tx.prepare_cached("DELETE FROM incidents WHERE host_id=?1 AND service_id=?2")?;
+    for k in &batch.closed_incidents {
+        close_incident.execute(params![k.host_id as i64, k.service_id as i64])?;
+    }
+    Ok(())
+}
+
+/// Keep at most [`MAX_KEPT_ROWS`] rows, counting what is dropped.
+pub(crate) fn trim_table(tx: &Transaction<'_>, table: &str, counter: &str) -> Result<()> {
+    let excess: i64 = tx.query_row(
+        &format!("SELECT max(0, count(*) - {MAX_KEPT_ROWS}) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?;
+    if excess > 0 {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)"
+            ),
+            params![excess],
+        )?;
+        add_counter(tx, counter, excess)?;
+    }
+    Ok(())
+}
