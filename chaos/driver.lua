@@ -9,6 +9,9 @@ the checker (chaos/check.py) needs into the work directory:
 
   events.ndjson     every event Broker published, once, in order, as the shim posts it (with
                     its `_cache`): the input of the offline oracle (`centreon-pagerduty translate`)
+  downtimes.ndjson  the generator's ground truth of downtimes, by line of events.ndjson: where a
+                    resource's downtime starts running and where it ends (the depth drop after a
+                    real end); and each Engine restart's lines
   plan.json         the fault plan; faults.ndjson: each fault action as it was done (times)
   driver.json       Broker/shim figures: events, acknowledgements, write()/flush() durations...
   status.json, dead_letters.json, incidents.json   the daemon's view at the end
@@ -47,7 +50,7 @@ local PROFILES = {
            { "close", 1, 3, 3 }, { "flaky", 1, 3, 3 } },
     lane_window = { 3, 73 }, spool_full_after = 8, spool_margin = 16 * 1024,
     readonly = { 1, 5, 5 }, freezes = { 1, 3, 3 }, stutters = { 0, 8, 8 }, diskfull = { 1, 20, 20 },
-    cbd_restarts = 1, cbd_crashes = 1, cbd_window = { 10, 70 },
+    cbd_restarts = 1, cbd_crashes = 1, cbd_window = { 10, 70 }, engine_restarts = 1,
     delivery = { backoff_min = "250ms", backoff_max = "3s", throttle_min = "1s", throttle_max = "4s",
                  collapse_after = "8s" },
   },
@@ -60,7 +63,7 @@ local PROFILES = {
     spool_full_after = 20,           -- the spool-full window ends this long after the outage
     spool_margin = 48 * 1024,        -- max_size = bytes in use when the window opens + this
     readonly = { 1, 12, 12 }, freezes = { 2, 3, 5 }, stutters = { 1, 10, 10 }, diskfull = { 1, 20, 20 },
-    cbd_restarts = 2, cbd_crashes = 2, cbd_window = { 15, 170 },
+    cbd_restarts = 2, cbd_crashes = 2, cbd_window = { 15, 170 }, engine_restarts = 4,
     delivery = { backoff_min = "250ms", backoff_max = "5s", throttle_min = "1s", throttle_max = "8s",
                  collapse_after = "15s" },
   },
@@ -73,7 +76,7 @@ local PROFILES = {
     spool_full_after = 120,
     spool_margin = 256 * 1024,
     readonly = { 2, 45, 75 }, freezes = { 6, 5, 30 }, stutters = { 3, 20, 40 }, diskfull = { 2, 30, 60 },
-    cbd_restarts = 6, cbd_crashes = 3, cbd_window = { 60, 2350 },
+    cbd_restarts = 6, cbd_crashes = 3, cbd_window = { 60, 2350 }, engine_restarts = 15,
     delivery = { backoff_min = "500ms", backoff_max = "30s", throttle_min = "2s", throttle_max = "30s",
                  collapse_after = "60s" },
   },
@@ -221,11 +224,21 @@ local function cbd(kind, n, list)
 end
 cbd("cbd_restart", P.cbd_restarts, anchors.restart)
 cbd("cbd_crash", P.cbd_crashes, anchors.crash)
+-- Engine restarts (with the downtimes they send deleted, then again): part of the event stream,
+-- so placed by generator step (not by wall time) with an rng of their own: the stream stays a
+-- function of the seed, and the other faults stay where they were before they existed.
+local restart_rng = Gen.rng(SEED * 104729 + 3)
+local restart_steps = {}
+for k = 1, P.engine_restarts do
+  local at = math.floor(P.load * P.rate * (0.05 + 0.87 * (k - 1 + restart_rng:next()) / P.engine_restarts))
+  restart_steps[k] = at
+  add(at / P.rate, "engine_restart", { step = at })
+end
 table.sort(plan, function(a, b) return a.t < b.t end)
 
 if A.plan_only then -- print the plan and stop (lua5.4 chaos/driver.lua plan_only=1 seed=N mode=M dir=. bin=x)
   for _, e in ipairs(plan) do
-    print(string.format("%7.1f  %-16s %s %s", e.t, e.kind, e.fault or e.why or "",
+    print(string.format("%7.1f  %-16s %s %s", e.t, e.kind, e.fault or e.why or (e.step and ("step " .. e.step)) or "",
       e.duration and string.format("%.1fs", e.duration) or ""))
   end
   os.exit(0)
@@ -306,6 +319,7 @@ end
 -- Records
 
 local events_out = assert(io.open(WORK .. "/events.ndjson", "wb"))
+local downtimes_out = assert(io.open(WORK .. "/downtimes.ndjson", "wb"))
 local faults_out = assert(io.open(WORK .. "/faults.ndjson", "wb"))
 local t_start
 local function fault_log(kind, extra)
@@ -330,7 +344,7 @@ end
 -- Broker
 
 local gen = Gen.new({ seed = SEED, hosts = P.hosts, services_per_host = P.services_per_host, p_fail = P.p_fail,
-                      t0 = math.floor(gettime()), rate = P.rate })
+                      t0 = math.floor(gettime()), rate = P.rate, engine_restarts = restart_steps })
 local emu = L.broker(Emulator, {
   shim = SHIM, cache = gen.cache, real_clock = true, bbdo_version = "3.0.1",
   conf = { socket = SOCK, timeout = SHIM_TIMEOUT_MS, retry_interval = 1, log_level = 3 },
@@ -384,6 +398,26 @@ local function publish(ev)
   for k, v in pairs(ev) do copy[k] = v end
   copy._cache = Gen.cache_of(gen.cache, ev)
   events_out:write(encode(copy), "\n")
+  local m = gen.marks[ev]
+  if m then -- the generator's ground truth: a downtime starts running / ends here
+    gen.marks[ev] = nil
+    downtimes_out:write(encode({ line = published, host_id = m.host_id, service_id = m.service_id,
+                                 running = m.running, why = m.why }), "\n")
+  end
+end
+
+-- The events of generator step i; an Engine restart is logged as a fault, with its lines.
+local engine_restarts = 0
+local function generate(i)
+  local from = published + 1
+  for _, ev in ipairs(gen:step(i)) do publish(ev) end
+  local r = gen.restart
+  if r then
+    engine_restarts = engine_restarts + 1
+    r.from, r.to, r.restart = from, published, engine_restarts
+    downtimes_out:write(encode(r), "\n")
+    fault_log("engine_restart", r)
+  end
 end
 
 local shim_log = {}
@@ -438,6 +472,7 @@ end
 
 local ACTIONS = {}
 function ACTIONS.kill(e) if daemon.pid then kill_and_restart(e.restart_after, "random") end end
+function ACTIONS.engine_restart() end -- the generator does it at its step (see generate())
 function ACTIONS.pd_begin(e) mock:set(e.control); fault_log("pd_begin", { fault = e.fault, control = e.control }) end
 function ACTIONS.pd_end(e)
   mock:set('{"mode":"ok"}')
@@ -642,19 +677,21 @@ while true do
   local due = math.floor(elapsed * P.rate)
   while step < due do
     step = step + 1
-    for _, ev in ipairs(gen:step(step)) do publish(ev) end
+    generate(step)
   end
   broker_turn()
   if now - last_trim > 1 then
     emu:trim()
     drain_shim_log()
     events_out:flush()
+    downtimes_out:flush()
     last_trim = now
   end
 end
 -- Whatever the plan left open is closed (it should have closed everything already).
 while plan[next_plan] do ACTIONS[plan[next_plan].kind](plan[next_plan]); next_plan = next_plan + 1 end
 events_out:close()
+downtimes_out:close()
 local load_end = gettime()
 fault_log("load_end", { published = published, acknowledged = emu.acked })
 
@@ -720,7 +757,7 @@ local report = {
   freezes = stats.freezes, stutters = stats.stutters, lua = _VERSION, tmpfs = TMPFS,
   terms = stats.terms, term_seconds = stats.term_seconds, term_hangs = stats.term_hangs,
   diskfull = stats.diskfull, pd_timeout = PD_TIMEOUT, slow_delay = SLOW_DELAY,
-  delivery = P.delivery,
+  delivery = P.delivery, engine_restarts = engine_restarts, generator = gen.stats,
 }
 L.write(WORK .. "/driver.json", encode(report) .. "\n")
 io.stderr:write(string.format("# driver done: %d events published, %d acknowledged, drained=%s\n",
