@@ -18,16 +18,28 @@ Checks:
   broker     every event acknowledged by the end, write()/flush() never longer than the shim's
              timeout (+ tolerance), no Lua error reached Broker
   daemon     no exit on its own, no panic, queue empty at the end, no paused routing key
+  downtimes  (with [alerts] in_downtime = "suppress", services_follow_host, the defaults) from the
+             generator's ground truth (downtimes.ndjson: where each resource's downtime truly
+             runs, by line of events.ndjson), independent of the rules: the oracle, run with a
+             line marker after every input line, emits no trigger for a resource at a line where
+             its downtime (or its host's) runs; and no trigger PagerDuty took was produced for a
+             problem checked and triggered while the downtime ran (aligned by its timestamp, the
+             check time, with the statuses of its resource)
 
 usage: check.py WORK --bin PATH [--strict]
+       check.py --downtimes WORK --bin PATH   only the downtime checks (any translate binary)
+       check.py --self-test
 """
 import argparse
+import bisect
+import calendar
 import collections
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 
 # Fault modes that fail because of a known, reported bug. Their violations are printed loudly
 # but do not fail the run unless --strict (or CHAOS_STRICT=1). Remove an entry once fixed.
@@ -73,6 +85,300 @@ def expected_events(bin_path, work, acknowledged):
               "timestamp": p.get("timestamp"), "summary": p.get("summary")}
         per_key.setdefault(e["dedup_key"], []).append(ev)
     return per_key, rejected
+
+
+# ---------------------------------------------------------------------------------------------
+# Downtimes: the generator's ground truth against the triggers.
+
+INF = float("inf")
+SENTINEL_HOST = 990000001
+STATUS_ELEMENTS = (14, 24, 29, 32)
+
+
+def sentinel_line(k):
+    """A line marker for the oracle: a host of its own, DOWN then UP then DOWN..., HARD, so that
+    each marker makes translate print exactly one event (trigger, resolve, trigger...)."""
+    state = 1 if k % 2 == 0 else 0
+    t = 1000000000 + k
+    return json.dumps({
+        "_type": 65568, "category": 1, "element": 32, "host_id": SENTINEL_HOST, "checked": True,
+        "check_type": 0, "state": state, "state_type": 1, "last_hard_state": state, "last_check": t,
+        "last_hard_state_change": t, "last_state_change": t, "check_attempt": 1, "flapping": False,
+        "scheduled_downtime_depth": 0, "acknowledgement_type": 0, "output": "line marker",
+        "long_output": "", "perfdata": ""}, separators=(",", ":")).encode()
+
+
+def translate_by_line(bin_path, config, lines):
+    """The oracle, with a marker after every input line: returns [(line, event)] (lines from 1),
+    or raises SystemExit when the markers do not come out one per line."""
+    body = [sentinel_line(0)]
+    for k, line in enumerate(lines, 1):
+        body.append(line)
+        body.append(sentinel_line(k))
+    out = subprocess.run([bin_path, "-c", config, "translate", "-"], input=b"\n".join(body) + b"\n",
+                         check=False, capture_output=True)
+    if out.returncode != 0:
+        raise SystemExit("translate (with line markers) failed (%d): %s" % (out.returncode, out.stderr.decode()[-2000:]))
+    events = [json.loads(l) for l in out.stdout.decode().splitlines() if l.strip()]
+    if not events:
+        raise SystemExit("translate (with line markers): no output")
+    marker_key = events[0]["dedup_key"]
+    result, line, markers = [], 0, 0
+    for e in events:
+        if e["dedup_key"] == marker_key:
+            markers += 1
+            line += 1
+            continue
+        result.append((line, e))
+    if markers != len(lines) + 1:
+        raise SystemExit("translate (with line markers): %d markers for %d lines" % (markers, len(lines)))
+    return result
+
+
+def resource_of(event):
+    """(host_id, service_id) of a PagerDuty event: custom_details, else the default dedup key."""
+    d = ((event.get("payload") or {}).get("custom_details")) or {}
+    h, s = d.get("host_id"), d.get("service_id")
+    if h is None:
+        h, s = event.get("host_id"), event.get("service_id")
+    if h is None:
+        m = re.match(r"^(\d+)_(\d+|H)$", event.get("dedup_key") or "")
+        if not m:
+            return None
+        h, s = int(m.group(1)), 0 if m.group(2) == "H" else int(m.group(2))
+    return int(h), int(s or 0)
+
+
+class Downtimes:
+    """Where each resource's downtime truly runs: [start line, end line) intervals built from
+    the generator's marks (start: its first started event; end: the depth drop after a real end;
+    an Engine restart ends nothing), and the Engine restarts' lines."""
+
+    def __init__(self, records):
+        marks = collections.defaultdict(list)
+        self.restarts, self.problems = [], []
+        for r in records:
+            if "restart" in r:
+                self.restarts.append(r)
+            else:
+                marks[(r["host_id"], r["service_id"] or 0)].append((r["line"], r["running"]))
+        self.intervals = {}
+        for res, ms in marks.items():
+            ms.sort()
+            iv, start = [], None
+            for line, running in ms:
+                if running and start is None:
+                    start = line
+                elif not running and start is not None:
+                    iv.append((start, line))
+                    start = None
+                else:
+                    self.problems.append("resource %s: mark %s at line %d out of turn" % (res, running, line))
+            if start is not None:
+                iv.append((start, INF))
+            self.intervals[res] = iv
+        self.ends = {(res, b) for res, iv in self.intervals.items() for _, b in iv if b != INF}
+
+    @classmethod
+    def load(cls, path):
+        with open(path) as f:
+            return cls([json.loads(l) for l in f if l.strip()])
+
+    def running(self, res, line):
+        """The interval of res's downtime running at `line`, if any."""
+        iv = self.intervals.get(res)
+        if not iv:
+            return None
+        k = bisect.bisect_right(iv, (line, INF)) - 1
+        if k >= 0 and iv[k][0] <= line < iv[k][1]:
+            return iv[k]
+        return None
+
+    def covering(self, res, a, b):
+        """The interval of res's downtime running over the whole of [a, b), if any."""
+        iv = self.running(res, a)
+        if iv and b <= iv[1]:
+            return iv
+        return None
+
+    def why(self, res, test, follow_host):
+        """(reason, interval): the resource's own downtime, or its host's (services)."""
+        iv = test(res)
+        if iv:
+            return "its downtime", iv
+        if follow_host and res[1] != 0:
+            iv = test((res[0], 0))
+            if iv:
+                return "its host's downtime", iv
+        return None, None
+
+
+def parse_ts(text):
+    try:
+        return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+    except (TypeError, ValueError):
+        return None
+
+
+class StatusWindows:
+    """For each resource, its full statuses by check time: a trigger whose timestamp (the check
+    time of the problem it carries) is t was produced at a line of the window [first status
+    checked at t, first status checked later) — the rules take the problem from the latest
+    status while a trigger is owed."""
+
+    def __init__(self, lines):
+        first = collections.defaultdict(dict)
+        self.problem_lines = collections.defaultdict(list)  # HARD problem statuses, by resource
+        for n, line in enumerate(lines, 1):
+            if b'"element":' not in line:
+                continue
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("category") != 1 or ev.get("element") not in STATUS_ELEMENTS:
+                continue
+            res = (ev.get("host_id"), ev.get("service_id") or 0)
+            t = ev.get("last_check")
+            if t is not None and t not in first[res]:
+                first[res][t] = n
+            if ev.get("state", 0) != 0 and ev.get("state_type", 1) == 1:
+                self.problem_lines[res].append(n)
+        self.times = {res: sorted(d.items()) for res, d in first.items()}
+
+    def window(self, res, t):
+        ts = self.times.get(res)
+        if not ts:
+            return None
+        k = bisect.bisect_left(ts, (t, 0))
+        if k >= len(ts) or ts[k][0] != t:
+            return None
+        return ts[k][1], (ts[k + 1][1] if k + 1 < len(ts) else INF)
+
+
+def check_downtimes(dts, windows, oracle_by_line, delivered, follow_host=True):
+    """The two downtime checks. oracle_by_line: [(line, PagerDuty event)] from the oracle;
+    delivered: the trigger records PagerDuty took. Returns a dict of figures and violations."""
+    r = {"oracle_triggers": 0, "oracle_violations": [], "released_at_end": 0, "at_restarts": 0,
+         "outside_window": 0, "delivered_triggers": 0, "delivered_aligned": 0, "delivered_in_downtime_window": 0,
+         "delivered_violations": [], "delivered_unaligned": 0, "problems_in_downtime": 0,
+         "harness": list(dts.problems)}
+    restart_lines = [(x["from"], x["to"]) for x in dts.restarts]
+    for line, e in oracle_by_line:
+        if e.get("event_action") != "trigger":
+            continue
+        r["oracle_triggers"] += 1
+        res = resource_of(e)
+        if res is None:
+            r["harness"].append("oracle trigger without a resource: %s" % e.get("dedup_key"))
+            continue
+        if any(a <= line <= b for a, b in restart_lines):
+            r["at_restarts"] += 1
+        why, iv = dts.why(res, lambda x: dts.running(x, line), follow_host)
+        if why:
+            r["oracle_violations"].append({"line": line, "dedup_key": e.get("dedup_key"), "why": why,
+                                           "downtime_lines": [iv[0], iv[1] if iv[1] != INF else None],
+                                           "timestamp": (e.get("payload") or {}).get("timestamp")})
+        if (res, line) in dts.ends:
+            r["released_at_end"] += 1
+        t = parse_ts((e.get("payload") or {}).get("timestamp"))
+        w = windows.window(res, t) if windows and t is not None else None
+        if w and not (w[0] <= line < w[1]):
+            r["outside_window"] += 1
+    for g in delivered:
+        r["delivered_triggers"] += 1
+        res = resource_of(g)
+        t = parse_ts(g.get("timestamp"))
+        w = windows.window(res, t) if res and t is not None else None
+        if w is None:
+            r["delivered_unaligned"] += 1
+            continue
+        r["delivered_aligned"] += 1
+        why, iv = dts.why(res, lambda x: dts.covering(x, w[0], w[1]), follow_host)
+        if why:
+            r["delivered_in_downtime_window"] += 1
+            r["delivered_violations"].append({"n": g.get("n"), "dedup_key": g.get("dedup_key"), "why": why,
+                                              "timestamp": g.get("timestamp"),
+                                              "status_lines": [w[0], w[1] if w[1] != INF else None],
+                                              "downtime_lines": [iv[0], iv[1] if iv[1] != INF else None]})
+    if windows:
+        for res, lines in windows.problem_lines.items():
+            r["problems_in_downtime"] += sum(1 for n in lines if dts.running(res, n))
+    return r
+
+
+def downtime_settings(config_path):
+    """(in_downtime suppressed, services follow their host) from the run's configuration."""
+    try:
+        import tomllib
+        with open(config_path, "rb") as f:
+            alerts = tomllib.load(f).get("alerts") or {}
+    except (ImportError, OSError, ValueError):
+        alerts = {}
+    return alerts.get("in_downtime", "suppress") == "suppress", alerts.get("services_follow_host", True)
+
+
+def downtime_checks(work, bin_path, acknowledged, records, expected=None):
+    """Both downtime checks on a work directory; None when it has no ground truth."""
+    path = os.path.join(work, "downtimes.ndjson")
+    if not os.path.exists(path):
+        return None
+    config = os.path.join(work, "config-normal.toml")
+    suppress, follow_host = downtime_settings(config)
+    with open(os.path.join(work, "events.ndjson"), "rb") as f:
+        lines = [l for l in f.read().split(b"\n") if l.strip()]
+    if acknowledged is None:
+        acknowledged = len(lines)
+    dts = Downtimes.load(path)
+    windows = StatusWindows(lines)
+    by_line = translate_by_line(bin_path, config, lines[:acknowledged])
+    delivered = [g for g in records if g.get("processed") and g.get("action") == "trigger"]
+    res = check_downtimes(dts, windows, by_line if suppress else [], delivered if suppress else [], follow_host)
+    res["suppress"], res["follow_host"] = suppress, follow_host
+    res["intervals"] = sum(len(v) for v in dts.intervals.values())
+    res["resources"] = len(dts.intervals)
+    res["restarts"] = dts.restarts
+    res["lines"] = acknowledged
+    if expected is not None:  # the markers must not change what the oracle says
+        marked = collections.OrderedDict()
+        for _line, e in by_line:
+            p = e.get("payload") or {}
+            marked.setdefault(e["dedup_key"], []).append(
+                {"action": e["event_action"], "severity": p.get("severity"), "timestamp": p.get("timestamp"),
+                 "summary": p.get("summary")})
+        if {k: [ident(x) for x in v] for k, v in marked.items()} != \
+                {k: [ident(x) for x in v] for k, v in expected.items()}:
+            res["harness"].append("the oracle with line markers differs from the oracle")
+    return res
+
+
+def downtime_rows(dt):
+    """(name, ok, detail) rows of the summary for the downtime checks."""
+    if dt is None:
+        return [("downtimes: no trigger while a downtime runs", True, "not checked: no downtimes.ndjson")]
+    if not dt["suppress"]:
+        return [("downtimes: no trigger while a downtime runs", True, "not checked: in_downtime is not suppress")]
+    restarts = dt["restarts"]
+    rows = [
+        ("downtimes: the oracle triggers nothing while the resource's (or its host's) downtime runs",
+         not dt["oracle_violations"] and not dt["harness"],
+         "%d triggers over %d lines; %d downtimes ran on %d resources, %d HARD problem statuses in them; "
+         "%d Engine restarts sent %d downtimes deleted then again (%d started), %d triggers at restart lines; "
+         "%d triggers released at a downtime's end; %d violations (%d own, %d host's)%s" % (
+             dt["oracle_triggers"], dt["lines"], dt["intervals"], dt["resources"], dt["problems_in_downtime"],
+             len(restarts), sum(x.get("downtimes", 0) for x in restarts), sum(x.get("started", 0) for x in restarts),
+             dt["at_restarts"], dt["released_at_end"], len(dt["oracle_violations"]),
+             sum(1 for v in dt["oracle_violations"] if v["why"] == "its downtime"),
+             sum(1 for v in dt["oracle_violations"] if v["why"] != "its downtime"),
+             "; harness: " + "; ".join(dt["harness"][:3]) if dt["harness"] else "")),
+        ("downtimes: PagerDuty took no trigger for a problem checked and triggered in a running downtime",
+         not dt["delivered_violations"],
+         "%d triggers taken, %d aligned with the status of their timestamp (%d unaligned), %d of them in a "
+         "status window wholly inside a running downtime; oracle triggers outside their window: %d" % (
+             dt["delivered_triggers"], dt["delivered_aligned"], dt["delivered_unaligned"],
+             dt["delivered_in_downtime_window"], dt["outside_window"])),
+    ]
+    return rows
 
 
 def align(expected, got, logged_collapses):
@@ -221,13 +527,89 @@ def self_test():
             failed += 1
             print("self-test FAILED: got %s logged %d: (issues, missing, dups, runs) = %s, expected %s"
                   % ([ident(x) for x in got], logged, res, (iss, miss, dups, runs)))
-    print("check.py self-test: %d cases, %d failed" % (len(cases), failed))
+    failed += self_test_downtimes()
+    print("check.py self-test: %d cases, %d failed" % (len(cases) + len(DOWNTIME_CASES), failed))
     return 1 if failed else 0
+
+
+# The downtime checks on a synthetic stream: service 1/2 in downtime from line 10 (its first
+# started event) to line 20 (the depth drop after its real end at line 19); host 1 in downtime
+# from line 30 to 40; an Engine restart at lines 12-15 (deleted, then started again: no mark).
+# Statuses of 1/2 at lines 5 (t=100), 11 (t=110), 14 (t=112), 21 (t=120).
+DOWNTIME_CASES = [  # (what, oracle [(line, host, service)], delivered [(host, service, t)], own, host, delivered)
+    ("no trigger in a downtime", [(5, 1, 2), (20, 1, 2), (41, 1, 3)], [(1, 2, 100), (1, 2, 112)], 0, 0, 0),
+    ("released at the depth drop, not before", [(20, 1, 2)], [(1, 2, 112)], 0, 0, 0),
+    ("triggered by the Engine restart's deleted downtime", [(13, 1, 2)], [(1, 2, 110)], 1, 0, 1),
+    ("triggered by the end event, before the depth drop", [(19, 1, 2)], [], 1, 0, 0),
+    ("a service triggered while its host's downtime runs", [(35, 1, 3)], [], 0, 1, 0),
+    ("the host's downtime is over at its depth drop", [(40, 1, 3)], [], 0, 0, 0),
+    ("a trigger whose timestamp no status has is not aligned", [], [(1, 2, 999)], 0, 0, 0),
+]
+
+
+def self_test_downtimes():
+    def status(h, s, t):
+        return json.dumps({"category": 1, "element": 29, "host_id": h, "service_id": s, "state": 2,
+                           "state_type": 1, "last_check": t}).encode()
+    lines = [b"{}"] * 45
+    for n, t in ((5, 100), (11, 110), (14, 112), (21, 120)):
+        lines[n - 1] = status(1, 2, t)
+    dts = Downtimes([
+        {"line": 10, "host_id": 1, "service_id": 2, "running": True},
+        {"line": 20, "host_id": 1, "service_id": 2, "running": False},
+        {"line": 30, "host_id": 1, "service_id": 0, "running": True},
+        {"line": 40, "host_id": 1, "service_id": 0, "running": False},
+        {"restart": 1, "from": 12, "to": 15, "downtimes": 1, "started": 1},
+    ])
+    windows = StatusWindows(lines)
+    failed = 0
+    for what, oracle, delivered, own, host, dlv in DOWNTIME_CASES:
+        by_line = [(n, {"event_action": "trigger", "dedup_key": "%d_%d" % (h, s),
+                        "payload": {"custom_details": {"host_id": h, "service_id": s}}}) for n, h, s in oracle]
+        got = [{"processed": True, "action": "trigger", "dedup_key": "%d_%d" % (h, s), "n": 1,
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))} for h, s, t in delivered]
+        r = check_downtimes(dts, windows, by_line, got)
+        res = (sum(1 for v in r["oracle_violations"] if v["why"] == "its downtime"),
+               sum(1 for v in r["oracle_violations"] if v["why"] != "its downtime"), len(r["delivered_violations"]))
+        if res != (own, host, dlv) or r["harness"]:
+            failed += 1
+            print("self-test FAILED: downtimes, %s: (own, host's, delivered) = %s, expected %s%s" % (
+                what, res, (own, host, dlv), r["harness"]))
+    return failed
+
+
+def downtimes_only(argv):
+    """check.py --downtimes WORK --bin PATH: only the downtime checks, with any translate (e.g. one
+    built from older rules, to see what the checks catch). pagerduty.ndjson is used if present."""
+    ap = argparse.ArgumentParser(prog="check.py --downtimes")
+    ap.add_argument("work")
+    ap.add_argument("--bin", required=True)
+    args = ap.parse_args(argv)
+    drv = load_json(os.path.join(args.work, "driver.json"), {})
+    records = []
+    path = os.path.join(args.work, "pagerduty.ndjson")
+    if os.path.exists(path):
+        with open(path) as f:
+            records = [json.loads(l) for l in f if l.strip()]
+    dt = downtime_checks(args.work, args.bin, drv.get("acknowledged"), records)
+    bad = False
+    for name, ok, detail in downtime_rows(dt):
+        bad = bad or not ok
+        print("%s: %s — %s" % ("ok" if ok else "VIOLATION", name, detail))
+    for x in (dt or {}).get("oracle_violations", [])[:20]:
+        print("  key %s: trigger at line %d (timestamp %s) while %s ran (lines %s)" % (
+            x["dedup_key"], x["line"], x["timestamp"], x["why"], x["downtime_lines"]))
+    for x in (dt or {}).get("delivered_violations", [])[:20]:
+        print("  key %s: PagerDuty took request #%s (timestamp %s, status lines %s) while %s ran (lines %s)" % (
+            x["dedup_key"], x["n"], x["timestamp"], x["status_lines"], x["why"], x["downtime_lines"]))
+    return 1 if bad else 0
 
 
 def main():
     if sys.argv[1:] == ["--self-test"]:
         return self_test()
+    if sys.argv[1:2] == ["--downtimes"]:
+        return downtimes_only(sys.argv[2:])
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
     ap.add_argument("--bin", required=True)
@@ -348,6 +730,9 @@ def main():
           status.get("pending") == 0 and not status.get("paused"),
           "pending %s, paused %s" % (status.get("pending"), status.get("paused")))
     check("oracle: no rejected line", not translate_rejected, "%d" % len(translate_rejected))
+    dt = downtime_checks(work, args.bin, drv["acknowledged"], records, expected)
+    for name, ok, detail in downtime_rows(dt):
+        check(name, ok, detail)
 
     violations = [r for r in rows if r[1] == "VIOLATION"]
     fault_counts = collections.Counter(f["kind"] for f in faults)
@@ -396,6 +781,13 @@ def main():
         ("duplicates taken by PagerDuty", duplicates),
         ("collapsed episodes (aligned / logged)", "%d / %d" % (collapsed_runs, sum(logged_collapses.values()))),
         ("dead letters", dead_count),
+        ("Engine restarts (downtimes sent deleted, then again)", "%d (%s)" % (
+            drv.get("engine_restarts", 0), ", ".join("%d" % x.get("downtimes", 0) for x in (dt or {}).get("restarts", []))
+            or "-")),
+        ("generator: downtimes (future / started / ended / deleted before they started / ids given again)",
+         "%(downtimes)s (%(future)s / %(started)s / %(ended)s / %(deleted_unstarted)s / %(id_reuses)s, "
+         "%(id_reuses_same_resource)s on the same resource)" % collections.defaultdict(
+             lambda: "?", drv.get("generator") or {})),
         ("max write()/flush() (CPU)", "%s (%s)" % (fmt_s(calls["max"]), fmt_s(calls.get("max_cpu") or 0))),
         ("mean write()/flush()", "%.1f µs over %d calls" % (calls["mean"] * 1e6, calls["n"])),
         ("shim log errors/warnings", "%s / %s" % (drv["shim_log"].get("error", 0), drv["shim_log"].get("warning", 0))),
@@ -407,9 +799,17 @@ def main():
         w("")
         for name, why in known:
             w("**KNOWN-FAILING — %s:** %s" % (name, why))
-    if issues or missing_list or lost_list:
+    dt_violations = (dt or {}).get("oracle_violations", []) + (dt or {}).get("delivered_violations", [])
+    if issues or missing_list or lost_list or dt_violations:
         w("")
         w("First problems:")
+        for x in (dt or {}).get("oracle_violations", [])[:10]:
+            w("- downtime: the oracle triggered key %s at line %d (timestamp %s) while %s ran (lines %s)" % (
+                x["dedup_key"], x["line"], x["timestamp"], x["why"], x["downtime_lines"]))
+        for x in (dt or {}).get("delivered_violations", [])[:10]:
+            w("- downtime: PagerDuty took a trigger of key %s (request #%s, timestamp %s: status lines %s) while %s "
+              "ran (lines %s)" % (x["dedup_key"], x["n"], x["timestamp"], x["status_lines"], x["why"],
+                                  x["downtime_lines"]))
         for x in issues[:15]:
             w("- order: key %s: %s: %s (request #%s)" % (x["dedup_key"], x["kind"], ident(x["event"]), x["n"]))
         for x in lost_list[:10]:
@@ -426,6 +826,7 @@ def main():
         f.write(text + "\n")
     with open(os.path.join(work, "summary.json"), "w") as f:
         json.dump({"rows": rows, "figures": figs, "issues": issues[:200], "missing": missing_list[:200],
+                   "downtime_violations": dt_violations[:200],
                    "known_failing": known, "violations": len(violations)}, f, indent=1, default=str)
     return 1 if violations else 0
 

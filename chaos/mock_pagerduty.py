@@ -8,7 +8,9 @@ has been read, before any answer:
   {"n": 17, "t": 1781000000.123456, "mode": "ok", "status": 202, "processed": true,
    "dedup_key": "1001_3", "action": "trigger", "severity": "critical",
    "timestamp": "2026-06-09T10:13:20Z", "summary": "...", "source": "...",
-   "component": "...", "delay_s": null, "bytes": 1234}
+   "component": "...", "delay_s": null, "bytes": 1234, "host_id": 1001, "service_id": 3}
+
+(host_id, service_id: custom_details' of a trigger, null otherwise.)
 
 `processed` says whether a real PagerDuty would have taken the event: true for 2xx answers,
 including those answered after the client gave up (mode "slow"); false for 429/5xx answers and
@@ -125,6 +127,7 @@ class Handler(BaseHTTPRequestHandler):
             "summary": payload.get("summary"), "source": payload.get("source"),
             "component": payload.get("component"),
             "delay_s": details.get("delivery_delay_seconds"), "bytes": len(body),
+            "host_id": details.get("host_id"), "service_id": details.get("service_id"),
         })
         if mode == "close":
             self.close_connection = True
