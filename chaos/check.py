@@ -44,7 +44,11 @@ import time
 # Fault modes that fail because of a known, reported bug. Their violations are printed loudly
 # but do not fail the run unless --strict (or CHAOS_STRICT=1). Remove an entry once fixed.
 KNOWN_FAILING = {
-    # None today. The defects this run found are fixed: see chaos/README-chaos.md.
+    "collapse_unknown_outcome": (
+        "daemon defect (README-chaos.md, defect 7): a collapsed episode's resolve is collapsed "
+        "too when the daemon believes no incident is open in PagerDuty, but a trigger whose send timed "
+        "out (PagerDuty took it, answered too late) does not count as open: the incident it opened is "
+        "never resolved. Every violation of these checks is on such a key (listed in the detail)"),
 }
 
 
@@ -388,7 +392,9 @@ def align(expected, got, logged_collapses):
     episode (DESIGN §4.4: a stale trigger, and what is queued between it and its resolve, are
     not sent; the trigger may be the last one sent, whose completion was lost, so it was picked
     again and collapsed); a re-send of the last one (at-least-once: one request in flight per
-    key, so only the last one can come again); else a violation. The alignment with the fewest
+    key, so only the last one can come again); else a violation. An episode may also be
+    collapsed whole, its resolve too, when no incident is open in PagerDuty for the key (what
+    PagerDuty took last is a resolve, or nothing): see whole_episodes(). The alignment with the fewest
     violations (then the fewest collapses beyond those the daemon logged for the key, then the
     fewest collapses and re-sends) is kept.
 
@@ -400,16 +406,38 @@ def align(expected, got, logged_collapses):
         next_resolve[k] = nr
         if ids[k][0] == "resolve":
             nr = k
+    def better(val, old):
+        return old is None or (val[0], val[1] + val[3]) < (old[0], old[1] + old[3])
+
+    def whole_episodes(states):
+        """Episodes collapsed whole (DESIGN §4.4): when no incident is open in PagerDuty (it took
+        nothing for the key yet, or a resolve last), neither a stale trigger, nor what is queued
+        behind it, nor its resolve is sent. Adds the readings that skip such episodes, as many as
+        the daemon logged collapses for the key (beyond, the events count as missing)."""
+        todo = list(states.items())
+        while todo:
+            (i, last), (iss, runs, cev, dups, dlv, chain) = todo.pop()
+            if i >= n or ids[i][0] != "trigger" or not (last is None or ids[last][0] == "resolve") \
+                    or runs >= logged_collapses:
+                continue
+            j = next_resolve[i]
+            if j is None:
+                continue
+            key, val = (j + 1, last), (iss, runs + 1, cev + j - i + 1, dups, dlv, chain)
+            if better(val, states.get(key)):
+                states[key] = val
+                todo.append((key, val))
+        return states
+
     # state (next expected index, index of the last one taken) -> (issues, collapses, skipped,
     # re-sends, delivered, chain of issues)
-    states = {(0, None): (0, 0, 0, 0, 0, None)}
+    states = whole_episodes({(0, None): (0, 0, 0, 0, 0, None)})
     for g in got:
         gid = ident(g)
         new = {}
 
         def offer(key, val):
-            old = new.get(key)
-            if old is None or (val[0], val[1] + val[3]) < (old[0], old[1] + old[3]):
+            if better(val, new.get(key)):
                 new[key] = val
 
         for (i, last), (iss, runs, cev, dups, dlv, chain) in states.items():
@@ -428,14 +456,14 @@ def align(expected, got, logged_collapses):
                 offer((k + 1, k), (iss + k - i, runs, cev, dups, dlv + 1, (g, i, last, chain)))
             offer((i, last), (iss + 1, runs, cev, dups, dlv, (g, i, last, chain)))
         best = min(v[0] for v in new.values())
-        states = {k: v for k, v in new.items() if v[0] <= best + 2}
+        states = whole_episodes({k: v for k, v in new.items() if v[0] <= best + 2})
 
     def final_cost(item):
         (i, _last), (iss, runs, cev, dups, dlv, chain) = item
         # an episode skipped without a "Collapsed" log line is a loss, not a collapse
         return (iss + n - i + max(0, runs - logged_collapses), runs + dups)
 
-    (i, _last), (iss, runs, cev, dups, dlv, chain) = min(states.items(), key=final_cost)
+    (i, _last), (iss, runs, cev, dups, dlv, chain) = min(whole_episodes(states).items(), key=final_cost)
     issues = []
     if runs > logged_collapses:
         issues.append({"kind": "lost: %d episodes skipped, the daemon logged %d collapses for this key" % (
@@ -518,12 +546,22 @@ def self_test():
         ([t1, a, t2, r], 0, 1, 0, 0, 0),                     # the first resolve lost: skipped ahead
         ([t1, a, r, r, t2, r], 1, 0, 0, 1, 0),               # a re-send, not a collapse of T2
         ([], 0, 0, 5, 0, 0),
+        ([t1, a, r], 1, 0, 0, 0, 1),                         # T2 R collapsed whole: no incident open
+        ([t1, a, r], 0, 0, 2, 0, 0),                         # ... without a logged collapse: missing
+        ([t2, r], 1, 0, 0, 0, 1),                            # T1 A R collapsed whole at the start
+        ([t1], 1, None, None, None, None, [t1, t2, r]),      # T1 open in PagerDuty: R must be sent
+        ([t1, t2], 1, None, None, None, None, [t1, t2, r]),  # T2 open: R must be sent
     ]
     failed = 0
-    for got, logged, iss, miss, dups, runs in cases:
-        d, rn, _cev, dp, issues, missing = align(e, got, logged)
+    for case in cases:
+        got, logged, iss, miss, dups, runs = case[:6]
+        d, rn, _cev, dp, issues, missing = align(case[6] if len(case) > 6 else e, got, logged)
         res = (len(issues), len(missing), dp, rn)
-        if res != (iss, miss, dups, runs):
+        if iss is None:  # any violation, however it is read
+            if not issues and not missing:
+                failed += 1
+                print("self-test FAILED: got %s logged %d: no violation" % ([ident(x) for x in got], logged))
+        elif res != (iss, miss, dups, runs):
             failed += 1
             print("self-test FAILED: got %s logged %d: (issues, missing, dups, runs) = %s, expected %s"
                   % ([ident(x) for x in got], logged, res, (iss, miss, dups, runs)))
@@ -667,6 +705,20 @@ def main():
         for k in miss:
             missing_list.append({"dedup_key": key, "index": k, "event": exp[k]})
 
+    # The known defect "collapse_unknown_outcome": PagerDuty took a trigger the daemon never
+    # learnt it took ("slow": answered after the daemon's timeout), took no resolve after it, and
+    # the daemon logged a collapse for the key: the incident is left open in PagerDuty.
+    def left_open_by_collapse(key):
+        recs = processed.get(key, [])
+        slow = [k for k, r in enumerate(recs) if r["mode"] == "slow" and r["action"] == "trigger"]
+        return bool(slow) and logged_collapses.get(key, 0) > 0 and \
+            not any(r["action"] == "resolve" for r in recs[slow[-1] + 1:])
+    bad_keys = {x["dedup_key"] for x in issues + lost_list + missing_list}
+    left_open = sorted(k for k in bad_keys if left_open_by_collapse(k))
+    only_left_open = "collapse_unknown_outcome" if bad_keys and len(left_open) == len(bad_keys) else None
+    left_open_note = ("; %d keys left open in PagerDuty by a collapse after a trigger it took unknown to the "
+                      "daemon: %s" % (len(left_open), ", ".join(left_open[:12]))) if left_open else ""
+
     calls = drv["calls"]
     bound = calls["bound"]
     dead_count = len(dead) if isinstance(dead, list) else status.get("dead_letters")
@@ -684,9 +736,10 @@ def main():
           "%d expected, %d delivered, %d skipped in %d collapsed episodes (daemon logged %d), %d missing, "
           "%d episodes skipped without a logged collapse" % (
               exp_total, delivered, collapsed_events, collapsed_runs, sum(logged_collapses.values()), missing,
-              lost_episodes))
+              lost_episodes) + left_open_note, known_key=only_left_open)
     check("per dedup_key order", not issues,
-          "%d keys, %d out-of-order/unexpected events" % (len(set(expected) | set(processed)), len(issues)))
+          "%d keys, %d out-of-order/unexpected events" % (len(set(expected) | set(processed)), len(issues))
+          + (left_open_note if issues else ""), known_key=only_left_open)
     check("duplicates (allowed: at-least-once)", True,
           "%d consecutive re-sends taken twice by PagerDuty" % duplicates)
     check("no dead letters", (dead_count or 0) == 0, "%s dead letters" % dead_count)
