@@ -21,16 +21,19 @@ fn capture_dir() -> PathBuf {
     fixtures_dir().join("real-broker-25.05")
 }
 
-/// `KEY ACTION [SEVERITY]` lines, `#` comments: what PagerDuty must hear, per key in order.
+/// `KEY ACTION [SEVERITY] [@LINE]` lines, `#` comments: what PagerDuty must hear, per key in
+/// order.
 fn expected_events() -> BTreeMap<String, Vec<String>> {
     let path = capture_dir().join("expected-events.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
+    for line in text.lines() {
+        // `#` starts a comment; `@LINE` names the capture line that owes the event.
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
             continue;
         }
-        let mut words = line.split_whitespace();
+        let mut words = line.split_whitespace().filter(|w| !w.starts_with('@'));
         let key = words.next().unwrap().to_owned();
         let rest: Vec<&str> = words.collect();
         by_key.entry(key).or_default().push(rest.join(" "));

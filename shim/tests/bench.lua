@@ -18,7 +18,7 @@ sev_calls and cache_calls: broker_cache:get_severity() calls, and all broker_cac
 event written (timed part only).
 
 broker_cache costs what Broker's costs where it matters (measured in a real cbd 25.05, see
-shim/tests/data/real-broker-25.05/README.md): get_severity() for a resource without a severity
+tests/fixtures/real-broker-25.05/README.md): get_severity() for a resource without a severity
 throws and catches a C++ exception in Broker, about 2 µs (BENCH_SEVERITY_US, default 2: 12 % of
 a ~33 µs/event shim thread for two calls per service event), burnt here as CPU; get_host() and
 get_service() build a table of some 80 fields at every call, as Broker's create_as_table does.

@@ -430,7 +430,7 @@ end
 
 ------------------------------------------------------------------------------
 -- Engine: what a real Centreon Engine 25.05 (cbmod, BBDO 3) makes the real Broker 25.05 hand
--- to a Lua output, as captured in data/real-broker-25.05 (README.md of this directory lists
+-- to a Lua output, as captured in tests/fixtures/real-broker-25.05 (README.md of this directory lists
 -- each behaviour with the capture lines that show it). Its events are published on the
 -- emulator, in the capture's order; its clock is the emulator's (whole seconds).
 --

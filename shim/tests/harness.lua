@@ -11,7 +11,8 @@ local H = {}
 H.DIR = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$")) or "."
 package.path = H.DIR .. "/?.lua;" .. package.path
 H.SHIM = os.getenv("SHIM_PATH") or (H.DIR .. "/../centreon-pagerduty.lua")
-H.FIXTURES = H.DIR .. "/fixtures"
+-- One copy of the fixtures, the Rust tests' (tests/fixtures at the repository's root).
+H.FIXTURES = H.DIR .. "/../../tests/fixtures"
 H.json = require("json")
 H.Emulator = require("emulator")
 H.Emulator.default_shim = H.SHIM

@@ -1,7 +1,7 @@
--- The real capture (data/real-broker-25.05: what a real Centreon Broker 25.05 handed to a Lua
+-- The real capture (tests/fixtures/real-broker-25.05: what a real Centreon Broker 25.05 handed to a Lua
 -- output while a real Engine 25.05 ran) replayed in order through the REAL shim, as Broker calls
 -- it, into the REAL daemon with the default [alerts], delivering to a mock PagerDuty: PagerDuty
--- must receive exactly data/real-broker-25.05/expected-events.txt (expected.md's "Per key, in
+-- must receive exactly tests/fixtures/real-broker-25.05/expected-events.txt (expected.md's "Per key, in
 -- order": actions, dedup keys, trigger severities, in order per key).
 --
 -- How it is replayed (shim/tests/emulator.lua is Broker's output thread):
@@ -29,7 +29,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local H = require("harness")
 local R = require("real_daemon")
 
-local DATA = H.DIR .. "/data/real-broker-25.05"
+local DATA = H.FIXTURES .. "/real-broker-25.05"
 local GAP = (tonumber(os.getenv("REPLAY_GAP_MS") or "1") or 1) / 1000
 
 -- Capture clock (UTC, 2026-12-05) of timeline.txt.

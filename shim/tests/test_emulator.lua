@@ -1,10 +1,10 @@
--- The emulator's Engine (emulator.lua) against the real capture (data/real-broker-25.05): the
+-- The emulator's Engine (emulator.lua) against the real capture (tests/fixtures/real-broker-25.05): the
 -- events it publishes have the capture's fields, order and duplicates where the real Broker 25.05
 -- and Engine 25.05 showed them (README.md of this directory: each behaviour, its capture lines).
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local H = require("harness")
 
-local DATA = H.DIR .. "/data/real-broker-25.05"
+local DATA = H.FIXTURES .. "/real-broker-25.05"
 local capture
 local function line(n)
   capture = capture or H.json.decode_lines(assert(H.read(DATA .. "/events.ndjson")))
