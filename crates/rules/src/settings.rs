@@ -9,14 +9,16 @@ use pagerduty::Severity;
 use regex::Regex;
 
 /// What to do with a problem arising while its resource is in downtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InDowntime {
     Suppress,
     Send,
 }
 
 /// What to do with a problem already acknowledged in Centreon when it first becomes HARD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AcknowledgedProblems {
     Skip,
     TriggerAndAck,
