@@ -3,16 +3,13 @@
 //! Requests that change state are refused unless the peer (SO_PEERCRED) is root or the
 //! daemon's own user; read-only ones are open to the socket's group.
 
-use crate::ingest::{announce, commit, Admission, Effects};
-use crate::shared::{now_ms, Shared};
-use crate::state_cache::BatchStore;
-use crate::status::Peer;
+use super::types::{DeadLetterView, ResolveRequest, RetryRequest, RouteRequest};
+use crate::api::status::Peer;
+use crate::service::state::{now_ms, Shared};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use broker::ResourceId;
-use serde::Deserialize;
 use std::sync::Arc;
 use tracing::info;
 
@@ -67,13 +64,6 @@ pub async fn incidents(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ResolveRequest {
-    #[serde(default)]
-    pub dedup_keys: Vec<String>,
-    pub stale_seconds: Option<i64>,
-}
-
 pub async fn resolve(
     State(shared): State<Arc<Shared>>,
     Extension(peer): Extension<Option<Peer>>,
@@ -83,85 +73,13 @@ pub async fn resolve(
         return r;
     }
     let shared2 = shared.clone();
-    match blocking(move || resolve_now(&shared2, &req)).await {
-        Ok((resolved, unknown)) => {
+    match blocking(move || crate::service::operator::resolve(&shared2, &req)).await {
+        Ok(answer) => {
             shared.wake.notify_one();
-            reply(
-                StatusCode::OK,
-                serde_json::json!({ "resolved": resolved, "unknown": unknown }),
-            )
+            (StatusCode::OK, Json(answer)).into_response()
         }
         Err(r) => r,
     }
-}
-
-/// Close incidents now (`rules::Engine::operator_resolve`), committed through the same path
-/// as an ingest batch.
-fn resolve_now(
-    shared: &Shared,
-    req: &ResolveRequest,
-) -> Result<(Vec<String>, Vec<String>), String> {
-    let mut ingest = shared
-        .ingest
-        .lock()
-        .map_err(|_| "ingest lock poisoned".to_owned())?;
-    let ingest = &mut *ingest;
-    let mut spool = shared
-        .spool
-        .lock()
-        .map_err(|_| "spool lock poisoned".to_owned())?;
-    let now = now_ms();
-    let open = spool.incidents().map_err(|e| e.to_string())?;
-    let targets: Vec<_> = open
-        .iter()
-        .filter(|i| {
-            req.dedup_keys.contains(&i.dedup_key)
-                || req
-                    .stale_seconds
-                    .is_some_and(|s| now - i.last_event_at_ms >= s.saturating_mul(1000))
-        })
-        .collect();
-    let unknown: Vec<String> = req
-        .dedup_keys
-        .iter()
-        .filter(|k| !open.iter().any(|i| &i.dedup_key == *k))
-        .cloned()
-        .collect();
-    let mut effects = Effects::default();
-    let mut resolved = Vec::new();
-    let mut store = BatchStore::new(&mut ingest.cache, &spool);
-    for row in targets {
-        let id = ResourceId::service(row.host_id, row.service_id);
-        let Some(o) = ingest.engine.operator_resolve(&mut store, id, now / 1000) else {
-            continue;
-        };
-        info!(resource = %row.resource, dedup_key = %o.dedup_key, "Resolve requested by an operator: enqueued.");
-        resolved.push(o.dedup_key.clone());
-        if let Err(e) = effects.push(o, now) {
-            effects.finish(&mut store, now);
-            drop(store);
-            effects.abandon(&mut ingest.cache);
-            return Err(e.to_string());
-        }
-    }
-    effects.finish(&mut store, now);
-    drop(store);
-    commit(
-        shared,
-        &mut spool,
-        &mut ingest.cache,
-        &effects,
-        Admission::Operator,
-    )
-    .map_err(|e| e.to_string())?;
-    drop(spool);
-    announce(shared, effects);
-    Ok((resolved, unknown))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RouteRequest {
-    pub route: String,
 }
 
 pub async fn pause(
@@ -248,7 +166,7 @@ pub async fn dead_letters(State(shared): State<Arc<Shared>>) -> Response {
     {
         Ok(rows) => reply(
             StatusCode::OK,
-            serde_json::json!({ "dead_letters": rows.iter().map(crate::commands::dead_letter_json).collect::<Vec<_>>() }),
+            serde_json::json!({ "dead_letters": rows.iter().map(DeadLetterView::from).collect::<Vec<_>>() }),
         ),
         Err(r) => r,
     }
@@ -265,22 +183,13 @@ pub async fn dead_letter(State(shared): State<Arc<Shared>>, Path(id): Path<i64>)
     })
     .await
     {
-        Ok(Some(d)) => reply(StatusCode::OK, crate::commands::dead_letter_json(&d)),
+        Ok(Some(d)) => (StatusCode::OK, Json(DeadLetterView::from(&d))).into_response(),
         Ok(None) => reply(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": format!("no dead letter {id}")}),
         ),
         Err(r) => r,
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RetryRequest {
-    pub id: Option<i64>,
-    #[serde(default)]
-    pub all: bool,
-    #[serde(default)]
-    pub force: bool,
 }
 
 pub async fn retry(

@@ -4,8 +4,9 @@
 //! [`HEADER_TIMEOUT`], a body within [`BODY_TIMEOUT`], and a connection lives at most
 //! [`CONNECTION_LIFETIME`].
 
-use crate::ingest::{self, IngestError, MAX_BODY_BYTES};
-use crate::shared::Shared;
+use super::types::MAX_BODY_BYTES;
+use crate::service::ingest::{self, IngestError};
+use crate::service::state::Shared;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,17 +30,20 @@ const SHIM_AGENT: &str = "centreon-pagerduty-shim/";
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/events", post(post_events))
-        .route("/v1/status", get(crate::status::status_json))
+        .route("/v1/status", get(crate::api::status::status_json))
         .route("/v1/health", get(health))
-        .route("/metrics", get(crate::status::metrics_text))
-        .route("/v1/incidents", get(crate::ops::incidents))
-        .route("/v1/resolve", post(crate::ops::resolve))
-        .route("/v1/pause", post(crate::ops::pause))
-        .route("/v1/resume", post(crate::ops::resume))
-        .route("/v1/dead-letters", get(crate::ops::dead_letters))
-        .route("/v1/dead-letters/{id}", get(crate::ops::dead_letter))
-        .route("/v1/dead-letters/retry", post(crate::ops::retry))
-        .route("/v1/dead-letters/purge", post(crate::ops::purge))
+        .route("/metrics", get(crate::api::status::metrics_text))
+        .route("/v1/incidents", get(crate::api::operator::incidents))
+        .route("/v1/resolve", post(crate::api::operator::resolve))
+        .route("/v1/pause", post(crate::api::operator::pause))
+        .route("/v1/resume", post(crate::api::operator::resume))
+        .route("/v1/dead-letters", get(crate::api::operator::dead_letters))
+        .route(
+            "/v1/dead-letters/{id}",
+            get(crate::api::operator::dead_letter),
+        )
+        .route("/v1/dead-letters/retry", post(crate::api::operator::retry))
+        .route("/v1/dead-letters/purge", post(crate::api::operator::purge))
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)
 }
@@ -204,7 +208,7 @@ pub async fn serve(
             });
             id
         };
-        let peer = stream.peer_cred().ok().map(|c| crate::status::Peer {
+        let peer = stream.peer_cred().ok().map(|c| crate::api::status::Peer {
             uid: c.uid(),
             gid: c.gid(),
         });

@@ -1,12 +1,12 @@
 //! `GET /v1/status` and `GET /metrics`.
 
-use crate::delivery::PauseKind;
-use crate::shared::{now_ms, Metrics, Shared};
+use super::types::{PausedKey, Status};
+use crate::service::delivery::PauseKind;
+use crate::service::state::{now_ms, Metrics, Shared};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -15,30 +15,6 @@ use std::sync::Arc;
 pub struct Peer {
     pub uid: u32,
     pub gid: u32,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PausedKey {
-    pub route: String,
-    pub routing_key: String,
-    pub reason: String,
-    pub until_ms: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub version: &'static str,
-    pub dry_run: bool,
-    pub pending: i64,
-    pub keys: i64,
-    pub oldest_pending_age_seconds: Option<i64>,
-    pub dead_letters: i64,
-    pub rejected_lines: i64,
-    pub paused: Vec<PausedKey>,
-    pub last_error: Option<String>,
-    pub last_event_age_seconds: Option<i64>,
-    pub collapsed: u64,
-    pub spool_bytes: u64,
 }
 
 pub fn collect(shared: &Shared) -> Result<Status, String> {
@@ -77,20 +53,12 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
         .last_event_at
         .load(std::sync::atomic::Ordering::Relaxed);
     Ok(Status {
-        version: env!("CARGO_PKG_VERSION"),
         dry_run: shared.loaded.config.pagerduty.dry_run,
-        pending: stats.pending,
-        keys: stats.keys,
-        oldest_pending_age_seconds: stats
-            .oldest_ingested_at_ms
-            .map(|t| ((now - t) / 1000).max(0)),
-        dead_letters: stats.dead_letters,
-        rejected_lines: stats.rejected,
         paused,
         last_error: shared.last_error.lock().ok().and_then(|e| e.clone()),
         last_event_age_seconds: (last_event > 0).then(|| (now / 1000 - last_event).max(0)),
         collapsed: Metrics::get(&shared.metrics.collapsed),
-        spool_bytes: size,
+        ..Status::of_spool(&stats, size, now)
     })
 }
 

@@ -1,18 +1,18 @@
 //! Operator commands (DESIGN §3.3) that talk to the daemon over its socket, with a read-only
 //! look at the spool when the daemon does not answer.
 
+use crate::api::types::{DeadLetterView, PausedKey, Status};
+use crate::cli::inject::request;
 use crate::config::Loaded;
-use crate::inject::request;
 use serde_json::{json, Value};
-use spool::{DeadLetter, Spool};
+use spool::Spool;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILURE: u8 = 1;
+use super::EXIT_FAILURE;
 
 /// Nagios plugin exit codes.
 pub mod nagios {
@@ -22,29 +22,20 @@ pub mod nagios {
     pub const UNKNOWN: u8 = 3;
 }
 
-pub fn dead_letter_json(d: &DeadLetter) -> Value {
-    let body: Value = serde_json::from_str(&d.body).unwrap_or(Value::Null);
-    let masked = serde_json::from_value::<pagerduty::Event>(body.clone())
-        .ok()
-        .and_then(|e| serde_json::from_str::<Value>(&e.to_masked_json()).ok())
-        .unwrap_or(Value::Null);
-    json!({
-        "id": d.id, "dedup_key": d.dedup_key, "route": d.route, "action": d.action,
-        "resource": d.resource, "reason": d.reason, "ingested_at_ms": d.ingested_at_ms,
-        "failed_at_ms": d.failed_at_ms, "event": masked,
-    })
+fn dead_letter_json(d: &spool::DeadLetter) -> Value {
+    serde_json::to_value(DeadLetterView::from(d)).unwrap_or(Value::Null)
 }
 
 /// Where operator commands find the daemon and the spool.
 pub struct Target {
-    pub endpoint: crate::inject::Endpoint,
+    pub endpoint: crate::cli::inject::Endpoint,
     pub spool_dir: PathBuf,
 }
 
 impl Target {
     pub fn of(loaded: &Loaded) -> Self {
         Self {
-            endpoint: crate::inject::Endpoint {
+            endpoint: crate::cli::inject::Endpoint {
                 socket: PathBuf::from(&loaded.config.listen.socket),
                 group: loaded.config.listen.socket_group.clone(),
             },
@@ -93,47 +84,49 @@ fn time_of(ms: i64) -> String {
     pagerduty::format_timestamp(ms / 1000)
 }
 
-/// Status from the daemon, else from the spool (`source` says which).
-fn fetch_status(t: &Target) -> Result<(Value, &'static str), (anyhow::Error, anyhow::Error)> {
-    match t.call("GET", "/v1/status", None) {
-        Ok((200, v)) => Ok((v, "daemon")),
-        Ok((code, v)) => Err((
-            anyhow::anyhow!("status {code}: {v}"),
-            anyhow::anyhow!("not tried"),
-        )),
-        Err(daemon_err) => match t.read_only_spool() {
-            Ok(spool) => match spool.stats() {
-                Ok(stats) => {
-                    let now = crate::shared::now_ms();
-                    let paused: Vec<Value> = spool
-                        .paused_routes()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|r| json!({"route": r, "routing_key": "", "reason": "paused by an operator", "until_ms": 0}))
-                        .collect();
-                    Ok((
-                        json!({
-                            "version": env!("CARGO_PKG_VERSION"),
-                            "daemon": "not answering",
-                            "daemon_error": format!("{daemon_err:#}"),
-                            "pending": stats.pending,
-                            "keys": stats.keys,
-                            "oldest_pending_age_seconds": stats.oldest_ingested_at_ms.map(|t| ((now - t) / 1000).max(0)),
-                            "dead_letters": stats.dead_letters,
-                            "rejected_lines": stats.rejected,
-                            "paused": paused,
-                            "last_error": null,
-                            "last_event_age_seconds": null,
-                            "spool_bytes": spool.size_bytes(),
-                        }),
-                        "spool",
-                    ))
-                }
-                Err(e) => Err((daemon_err, e.into())),
-            },
-            Err(e) => Err((daemon_err, e)),
+/// Where a status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Daemon,
+    Spool,
+}
+
+/// Status from the daemon, else from the spool.
+fn fetch_status(t: &Target) -> Result<(Status, Source), (anyhow::Error, anyhow::Error)> {
+    let daemon_err = match t.call("GET", "/v1/status", None) {
+        Ok((200, v)) => match serde_json::from_value::<Status>(v) {
+            Ok(status) => return Ok((status, Source::Daemon)),
+            Err(e) => anyhow::anyhow!("unexpected status from the daemon: {e}"),
         },
-    }
+        Ok((code, v)) => {
+            return Err((
+                anyhow::anyhow!("status {code}: {v}"),
+                anyhow::anyhow!("not tried"),
+            ))
+        }
+        Err(e) => e,
+    };
+    let spool = t
+        .read_only_spool()
+        .map_err(|e| (anyhow::anyhow!("{daemon_err:#}"), e))?;
+    let stats = spool
+        .stats()
+        .map_err(|e| (anyhow::anyhow!("{daemon_err:#}"), e.into()))?;
+    let mut status = Status::of_spool(&stats, spool.size_bytes(), crate::service::state::now_ms());
+    status.paused = spool
+        .paused_routes()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|route| PausedKey {
+            route,
+            routing_key: String::new(),
+            reason: "paused by an operator".into(),
+            until_ms: 0,
+        })
+        .collect();
+    status.daemon = Some("not answering".into());
+    status.daemon_error = Some(format!("{daemon_err:#}"));
+    Ok((status, Source::Spool))
 }
 
 pub struct NagiosThresholds {
@@ -159,70 +152,58 @@ pub fn status(t: &Target, as_json: bool, nagios_mode: Option<NagiosThresholds>) 
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    if source == "spool" {
+    if source == Source::Spool {
         eprintln!(
             "The daemon does not answer ({}); showing the spool read-only.",
-            v["daemon_error"].as_str().unwrap_or("")
+            v.daemon_error.as_deref().unwrap_or("")
         );
     }
     if as_json {
-        print_json(&v);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
-    let n = |k: &str| v[k].as_i64().unwrap_or(0);
-    println!(
-        "centreon-pagerduty {}{}",
-        v["version"].as_str().unwrap_or(""),
-        if v["dry_run"].as_bool() == Some(true) {
-            " (dry run)"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "  pending deliveries   {} on {} dedup keys",
-        n("pending"),
-        n("keys")
-    );
-    println!(
-        "  oldest pending       {}",
-        age(v["oldest_pending_age_seconds"].as_i64())
-    );
-    println!("  dead letters         {}", n("dead_letters"));
-    println!("  rejected lines       {}", n("rejected_lines"));
-    println!(
-        "  last event received  {}",
-        v["last_event_age_seconds"]
-            .as_i64()
-            .map_or("-".into(), |s| format!("{} ago", age(Some(s))))
-    );
-    println!("  spool size           {} bytes", n("spool_bytes"));
-    let paused = v["paused"].as_array().cloned().unwrap_or_default();
-    if paused.is_empty() {
-        println!("  paused routing keys  none");
-    } else {
-        println!("  paused routing keys:");
-        for p in paused {
-            println!(
-                "    {:<16} {:<8} {}",
-                p["route"].as_str().unwrap_or(""),
-                p["routing_key"].as_str().unwrap_or(""),
-                p["reason"].as_str().unwrap_or("")
-            );
-        }
-    }
-    if let Some(e) = v["last_error"].as_str() {
-        println!("  last error           {e}");
-    }
+    print_status(&v);
     ExitCode::SUCCESS
 }
 
-fn nagios_line(v: &Value, source: &str, th: &NagiosThresholds) -> ExitCode {
-    let pending = v["pending"].as_i64().unwrap_or(0);
-    let oldest = v["oldest_pending_age_seconds"].as_i64().unwrap_or(0);
-    let dead = v["dead_letters"].as_i64().unwrap_or(0);
-    let paused = v["paused"].as_array().map_or(0, Vec::len);
-    let last_event = v["last_event_age_seconds"].as_i64();
+fn print_status(v: &Status) {
+    let dry_run = if v.dry_run { " (dry run)" } else { "" };
+    println!("centreon-pagerduty {}{dry_run}", v.version);
+    println!(
+        "  pending deliveries   {} on {} dedup keys",
+        v.pending, v.keys
+    );
+    println!(
+        "  oldest pending       {}",
+        age(v.oldest_pending_age_seconds)
+    );
+    println!("  dead letters         {}", v.dead_letters);
+    println!("  rejected lines       {}", v.rejected_lines);
+    println!(
+        "  last event received  {}",
+        v.last_event_age_seconds
+            .map_or("-".into(), |s| format!("{} ago", age(Some(s))))
+    );
+    println!("  spool size           {} bytes", v.spool_bytes);
+    if v.paused.is_empty() {
+        println!("  paused routing keys  none");
+    } else {
+        println!("  paused routing keys:");
+        for p in &v.paused {
+            println!("    {:<16} {:<8} {}", p.route, p.routing_key, p.reason);
+        }
+    }
+    if let Some(e) = &v.last_error {
+        println!("  last error           {e}");
+    }
+}
+
+fn nagios_line(v: &Status, source: Source, th: &NagiosThresholds) -> ExitCode {
+    let pending = v.pending;
+    let oldest = v.oldest_pending_age_seconds.unwrap_or(0);
+    let dead = v.dead_letters;
+    let paused = v.paused.len();
+    let last_event = v.last_event_age_seconds;
     let (code, label) = if paused > 0 || oldest > th.critical_age {
         (nagios::CRITICAL, "CRITICAL")
     } else if dead > 0 || oldest > th.warning_age {
@@ -238,7 +219,7 @@ fn nagios_line(v: &Value, source: &str, th: &NagiosThresholds) -> ExitCode {
         reasons.push(format!("{dead} dead letter(s)"));
     }
     reasons.push(format!("{pending} pending, oldest {}", age(Some(oldest))));
-    if source == "spool" {
+    if source == Source::Spool {
         reasons.push("daemon not answering, read from the spool".into());
     }
     let last_event_perf =
@@ -532,7 +513,7 @@ fn describe(outcome: &pagerduty::Outcome) -> String {
 
 /// `send-test`: one event now, straight to PagerDuty with the daemon's HTTP settings.
 pub async fn send_test(loaded: &Loaded, resolve: bool, route: Option<&str>, all: bool) -> ExitCode {
-    let sender = match crate::delivery::Sender::build(&loaded.config.pagerduty) {
+    let sender = match crate::service::delivery::Sender::build(&loaded.config.pagerduty) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("pagerduty: {e:#}");
@@ -578,7 +559,9 @@ pub async fn send_test(loaded: &Loaded, resolve: bool, route: Option<&str>, all:
                     summary: format!("centreon-pagerduty test event from {host} (route {name})"),
                     source: host.clone(),
                     severity: pagerduty::Severity::Info,
-                    timestamp: Some(pagerduty::format_timestamp(crate::shared::now_ms() / 1000)),
+                    timestamp: Some(pagerduty::format_timestamp(
+                        crate::service::state::now_ms() / 1000,
+                    )),
                     component: Some("centreon-pagerduty".into()),
                     group: None,
                     class: Some("test".into()),
@@ -589,7 +572,7 @@ pub async fn send_test(loaded: &Loaded, resolve: bool, route: Option<&str>, all:
                 client_url: Some(loaded.config.centreon.url.clone()),
             }
         };
-        let outcome = crate::delivery::scrub(sender.send_now(&event).await, &key);
+        let outcome = crate::service::delivery::scrub(sender.send_now(&event).await, &key);
         let label = pagerduty::mask_routing_key(&key);
         match outcome {
             pagerduty::Outcome::Delivered if loaded.config.pagerduty.dry_run => println!(

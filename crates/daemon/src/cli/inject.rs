@@ -3,6 +3,7 @@
 //! [`BATCH_BYTES`] bytes (the shim's defaults, well within the daemon's 16 MiB body limit),
 //! whatever the size of the file. A line larger than a batch goes alone.
 
+use crate::api::types::Reply;
 use anyhow::{bail, Context as _};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -16,14 +17,6 @@ pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// [`RETRY_AFTER`] apart, before giving up.
 const RETRIES_503: u32 = 10;
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// Totals of the daemon's answers.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub struct Totals {
-    pub accepted: u64,
-    pub ignored: u64,
-    pub rejected: u64,
-}
 
 /// Where the daemon listens, and who may talk to it (for clear messages).
 #[derive(Debug, Clone)]
@@ -123,8 +116,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// Post every line of `input` in batches.
-pub fn inject(endpoint: &Endpoint, input: &mut dyn BufRead) -> anyhow::Result<Totals> {
-    let mut totals = Totals::default();
+pub fn inject(endpoint: &Endpoint, input: &mut dyn BufRead) -> anyhow::Result<Reply> {
+    let mut totals = Reply::default();
     let mut batch = Vec::new();
     let mut lines = 0;
     let mut line = Vec::new();
@@ -153,16 +146,8 @@ pub fn inject(endpoint: &Endpoint, input: &mut dyn BufRead) -> anyhow::Result<To
     }
 }
 
-impl Totals {
-    fn add(&mut self, t: Totals) {
-        self.accepted += t.accepted;
-        self.ignored += t.ignored;
-        self.rejected += t.rejected;
-    }
-}
-
 /// POST one batch; a 503 (spool full or unwritable for now) is retried a few times.
-fn post_batch(endpoint: &Endpoint, batch: &[u8]) -> anyhow::Result<Totals> {
+fn post_batch(endpoint: &Endpoint, batch: &[u8]) -> anyhow::Result<Reply> {
     let mut attempt = 0;
     loop {
         let (status, body) = request(

@@ -1,5 +1,9 @@
 //! Command line (DESIGN §3.3). Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 
+mod commands;
+mod inject;
+mod translate;
+
 use crate::config::{self, ConfigErrors, Loaded, Purpose};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -373,7 +377,7 @@ fn translate(config_path: Option<&Path>, files: &[PathBuf]) -> ExitCode {
         let result = if file.as_os_str() == "-" {
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            crate::translate::translate(
+            crate::cli::translate::translate(
                 &engine, &mut store, "(stdin)", &mut input, &mut out, &mut err, &now,
             )
         } else {
@@ -381,7 +385,7 @@ fn translate(config_path: Option<&Path>, files: &[PathBuf]) -> ExitCode {
                 Ok(f) => {
                     let mut input = std::io::BufReader::new(f);
                     let name = file.display().to_string();
-                    crate::translate::translate(
+                    crate::cli::translate::translate(
                         &engine, &mut store, &name, &mut input, &mut out, &mut err, &now,
                     )
                 }
@@ -425,14 +429,14 @@ fn run(config_path: Option<&Path>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::run::run(loaded, activated)) {
+    match runtime.block_on(crate::service::run(loaded, activated)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(crate::run::RunError::Config(e)) => {
+        Err(crate::service::RunError::Config(e)) => {
             tracing::error!("{e}");
             eprintln!("{e}");
             ExitCode::from(EXIT_CONFIG)
         }
-        Err(crate::run::RunError::Other(e)) => {
+        Err(crate::service::RunError::Other(e)) => {
             tracing::error!("{e:#}");
             eprintln!("{e:#}");
             ExitCode::from(EXIT_FAILURE)
@@ -445,14 +449,14 @@ fn inject(config_path: Option<&Path>, file: &Path) -> ExitCode {
         Ok(l) => l,
         Err(e) => return config_failure(&e),
     };
-    let endpoint = crate::commands::Target::of(&loaded).endpoint;
+    let endpoint = crate::cli::commands::Target::of(&loaded).endpoint;
     let result = if file.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
-        crate::inject::inject(&endpoint, &mut input)
+        crate::cli::inject::inject(&endpoint, &mut input)
     } else {
         match std::fs::File::open(file) {
-            Ok(f) => crate::inject::inject(&endpoint, &mut std::io::BufReader::new(f)),
+            Ok(f) => crate::cli::inject::inject(&endpoint, &mut std::io::BufReader::new(f)),
             Err(e) => {
                 eprintln!("{}: cannot read: {e}", file.display());
                 return ExitCode::from(EXIT_FAILURE);
@@ -482,7 +486,7 @@ fn check_config(config_path: Option<&Path>, json: bool) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             if json {
-                let text = crate::commands::show_config(&loaded);
+                let text = crate::cli::commands::show_config(&loaded);
                 let value: toml::Value =
                     toml::from_str(&text).unwrap_or(toml::Value::Boolean(false));
                 println!(
@@ -494,7 +498,7 @@ fn check_config(config_path: Option<&Path>, json: bool) -> ExitCode {
                     "# {} is valid. Effective values (routing keys masked):",
                     path.display()
                 );
-                print!("{}", crate::commands::show_config(&loaded));
+                print!("{}", crate::cli::commands::show_config(&loaded));
             }
             ExitCode::SUCCESS
         }
@@ -522,12 +526,14 @@ fn send_test(
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(crate::commands::send_test(&loaded, resolve, route, all))
+    runtime.block_on(crate::cli::commands::send_test(
+        &loaded, resolve, route, all,
+    ))
 }
 
 /// Commands that talk to the running daemon.
 fn operator(config_path: Option<&Path>, command: &Command) -> ExitCode {
-    use crate::commands::{self, DeadLetterCommand, NagiosThresholds, Target};
+    use crate::cli::commands::{self, DeadLetterCommand, NagiosThresholds, Target};
     let loaded = match load_config(config_path, Purpose::Offline, true) {
         Ok(l) => l,
         Err(e) => {

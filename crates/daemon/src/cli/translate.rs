@@ -1,6 +1,7 @@
 //! `centreon-pagerduty translate`: raw Broker events (NDJSON) in, PagerDuty events (NDJSON)
 //! out, through the same rules as the daemon with in-memory state. No network.
 
+use crate::api::types::MAX_LINE_BYTES;
 use broker::{normalise_line, Normalised};
 use rules::{Engine, MemoryStore};
 use std::io::{BufRead, Write};
@@ -13,9 +14,6 @@ pub struct Counts {
     pub rejected: u64,
     pub sent: u64,
 }
-
-/// The longest line read; longer lines are rejected like malformed ones.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Translate one input. `name` labels errors (`FILE:LINE: …`); `now` gives the receive time.
 pub fn translate(

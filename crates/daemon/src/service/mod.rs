@@ -1,14 +1,31 @@
-//! `centreon-pagerduty run`: the service.
+//! The running daemon (`centreon-pagerduty run`).
+//!
+//! - this file: start-up, the health task, the stop; it wires the roles below together;
+//! - `ingest`: a batch from the shim through the rules into one spool transaction;
+//! - `delivery`: the queue to PagerDuty (scheduler, transport, policy, outcomes);
+//! - `state`: what the roles share (the spool connections, the ingest state, the delivery
+//!   state, metrics), each behind its own lock or handle;
+//! - `store`: the rules' store over the spool, with its in-memory cache;
+//! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch.
 //!
 //! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
 //! socket, then says READY. SIGTERM/SIGINT stop accepting, let in-flight requests finish within
 //! `shutdown_grace`, commit what they did, and exit 0.
+//!
+//! Lock order, where more than one is taken: ingest state, then the spool writer; the delivery
+//! state's lock is never held across another lock, a spool call or an await.
+
+pub(crate) mod delivery;
+pub(crate) mod ingest;
+pub(crate) mod operator;
+pub(crate) mod state;
+pub(crate) mod store;
 
 use crate::config::Loaded;
-use crate::delivery::{self, Sender};
-use crate::ingest::Ingest;
-use crate::shared::{now_ms, Shared};
+use crate::service::ingest::Ingest;
+use crate::service::state::{now_ms, Shared};
 use anyhow::{bail, Context as _};
+use delivery::Sender;
 use sd_notify::NotifyState;
 use spool::{Spool, SpoolError};
 use std::os::unix::fs::PermissionsExt;
@@ -87,15 +104,14 @@ pub async fn run(
         wake: Default::default(),
         delivery: Default::default(),
         last_error: Mutex::new(None),
-        started_at: now_ms() / 1000,
         loaded,
     });
     restore_operator_pauses(&shared);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
-    let server = tokio::spawn(crate::server::serve(
+    let server = tokio::spawn(crate::api::server::serve(
         listener,
-        crate::server::router(shared.clone()),
+        crate::api::server::router(shared.clone()),
         stop_rx.clone(),
     ));
     let delivery = tokio::spawn(delivery::run(shared.clone(), sender, stop_rx.clone()));
@@ -108,7 +124,10 @@ pub async fn run(
                 info!(%addr, "Metrics on TCP.");
                 tokio::spawn(async move {
                     let app = axum::Router::new()
-                        .route("/metrics", axum::routing::get(crate::status::metrics_text))
+                        .route(
+                            "/metrics",
+                            axum::routing::get(crate::api::status::metrics_text),
+                        )
                         .with_state(state);
                     let _ = axum::serve(l, app)
                         .with_graceful_shutdown(async move {
@@ -207,7 +226,7 @@ async fn health_task(shared: Arc<Shared>) {
     };
     loop {
         let s = shared.clone();
-        let status = tokio::task::spawn_blocking(move || crate::status::collect(&s))
+        let status = tokio::task::spawn_blocking(move || crate::api::status::collect(&s))
             .await
             .ok()
             .and_then(Result::ok);

@@ -1,8 +1,8 @@
 //! State shared by the ingest server, the delivery workers and the health task.
 
 use crate::config::Loaded;
-use crate::delivery::DeliveryState;
-use crate::ingest::Ingest;
+use crate::service::delivery::DeliveryState;
+use crate::service::ingest::Ingest;
 use spool::Spool;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -53,7 +53,6 @@ pub struct Shared {
     /// The routing keys' delivery state: pauses, probes, pacing, dedup keys in flight.
     pub delivery: DeliveryState,
     pub last_error: Mutex<Option<String>>,
-    pub started_at: i64,
 }
 
 impl Shared {

@@ -188,12 +188,4 @@ impl StateCache {
             self.names.clear();
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.states.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
-    }
 }

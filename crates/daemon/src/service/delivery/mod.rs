@@ -26,12 +26,11 @@ mod scheduler;
 mod state;
 mod transport;
 
-pub use outcome::{GROUP_COMMIT, LATE_AFTER_MS};
-pub use policy::{backoff, stale_head, Behind, Jitter, Stale};
-pub use state::{throttle_pause, DeliveryState, PauseKind, Paused};
-pub use transport::{scrub, Sender};
+use policy::Jitter;
+pub(crate) use state::{DeliveryState, PauseKind};
+pub(crate) use transport::{scrub, Sender};
 
-use crate::shared::{now_ms, Shared};
+use crate::service::state::{now_ms, Shared};
 use outcome::Done;
 use scheduler::{Pick, IDLE_POLL_MS};
 use std::sync::atomic::{AtomicUsize, Ordering};

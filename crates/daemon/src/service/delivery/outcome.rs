@@ -10,7 +10,7 @@ use super::policy::{backoff, throttle_pause};
 use super::state::Ticket;
 use super::transport::{scrub, Sender};
 use crate::config::DeliveryConfig;
-use crate::shared::{now_ms, Metrics, Shared};
+use crate::service::state::{now_ms, Metrics, Shared};
 use pagerduty::Outcome;
 use spool::{Completion, Pending};
 use std::sync::Arc;

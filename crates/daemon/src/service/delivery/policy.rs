@@ -2,7 +2,7 @@
 //! a failure, the jitter, and what becomes of an old queue head (collapse, `max_event_age`).
 //! Nothing here does I/O or holds state; the queue is read through [`Behind`].
 
-use crate::shared::now_ms;
+use crate::service::state::now_ms;
 use pagerduty::Action;
 use std::time::Duration;
 

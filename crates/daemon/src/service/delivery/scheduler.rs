@@ -9,7 +9,7 @@
 use super::policy::{self, Behind, Stale};
 use super::state::{Budget, DeliveryState, Ticket};
 use crate::config::DeliveryConfig;
-use crate::shared::{Metrics, Shared};
+use crate::service::state::{Metrics, Shared};
 use spool::{Completion, Pending};
 use tracing::{error, info, warn};
 

@@ -320,15 +320,6 @@ impl DeliveryState {
         }
     }
 
-    /// The route that uses `routing_key`, as far as known (for log lines).
-    pub fn route_of(&self, routing_key: &str) -> String {
-        self.lock()
-            .keys
-            .get(routing_key)
-            .map(|k| k.route.clone())
-            .unwrap_or_default()
-    }
-
     /// Routing keys paused now.
     pub fn paused(&self, now_ms: i64) -> Vec<Paused> {
         self.lock()

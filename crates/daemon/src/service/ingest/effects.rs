@@ -5,8 +5,8 @@
 //! It owns nothing between batches. It may not send anything: delivery learns of new work
 //! only through [`announce`], after the commit.
 
-use crate::shared::{Metrics, Shared};
-use crate::state_cache::{BatchStore, StateCache};
+use crate::service::state::{Metrics, Shared};
+use crate::service::store::{BatchStore, StateCache};
 use broker::ResourceId;
 use pagerduty::Action;
 use rules::{Note, Outgoing};
@@ -94,10 +94,6 @@ impl Effects {
     /// Not committed: forget what the rules changed in memory.
     pub fn abandon(&self, cache: &mut StateCache) {
         cache.forget(&self.touched);
-    }
-
-    pub fn deliveries(&self) -> &[NewDelivery] {
-        &self.batch.deliveries
     }
 }
 

@@ -12,30 +12,19 @@
 
 mod effects;
 
-pub use effects::{announce, commit, free_space, Admission, Effects, IngestError};
+pub(crate) use effects::{announce, commit, Admission, Effects, IngestError};
 
-use crate::shared::{now_ms, Metrics, Shared};
-use crate::state_cache::{BatchStore, StateCache};
+use crate::api::types::Reply;
+pub use crate::api::types::MAX_LINE_BYTES;
+use crate::service::state::{now_ms, Metrics, Shared};
+use crate::service::store::{BatchStore, StateCache};
 use broker::{normalise_line, Event, Normalised};
 use rules::Engine;
-use serde::Serialize;
 use std::collections::HashSet;
 use tracing::{debug, error, warn};
 
-/// A line longer than this is rejected like a malformed one.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
-/// A body longer than this is refused with 413.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// Bytes of a rejected line kept for inspection.
 const REJECTED_LINE_KEPT: usize = 512;
-
-/// The answer to the shim.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Reply {
-    pub accepted: u64,
-    pub ignored: u64,
-    pub rejected: u64,
-}
 
 /// The rules and their in-memory state; one batch at a time.
 pub struct Ingest {
