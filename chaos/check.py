@@ -34,6 +34,7 @@ import argparse
 import bisect
 import calendar
 import collections
+import datetime
 import json
 import os
 import re
@@ -47,9 +48,9 @@ KNOWN_FAILING = {
     "collapse_unknown_outcome": (
         "daemon defect (README-chaos.md, defect 7): a collapsed episode's resolve is collapsed "
         "too when the daemon believes no incident is open in PagerDuty, but a trigger PagerDuty took "
-        "without the daemon recording it (its send timed out, or the daemon was killed before it "
-        "recorded the 202) does not count as open: the incident it opened stays open. Every violation "
-        "of these checks is on such a key (listed in the detail)"),
+        "without the daemon recording it (its send timed out, or the daemon stopped before it "
+        "committed the 202) does not count as open: the incident it opened stays open. Every violation "
+        "of these checks is on such a key (listed in the detail; see left_open_by_collapse)"),
 }
 
 
@@ -486,10 +487,43 @@ def align(expected, got, logged_collapses):
     return dlv, runs, cev, dups, issues, list(range(i, n))
 
 
+def left_open_by_collapse(taken, collapses):
+    """The signature of the known defect "collapse_unknown_outcome" on a key: PagerDuty took a
+    trigger (`taken`: what it took for the key, in order), took no resolve after it (before the
+    key's next, different trigger, or at all), and the daemon logged a collapse (`collapses`: its
+    times) meanwhile. It collapsed an episode with its resolve while an incident was open in
+    PagerDuty, because it had not recorded that trigger as delivered (its send timed out, or the
+    daemon stopped before it committed the 202): had it known, the resolve would have been sent."""
+    for k, r in enumerate(taken):
+        if r["action"] != "trigger":
+            continue
+        until, resolved = float("inf"), False
+        for x in taken[k + 1:]:
+            if x["action"] == "resolve":
+                resolved = True
+                break
+            if x["action"] == "trigger" and ident(x) != ident(r):
+                until = x["t"]
+                break
+        if not resolved and any(r["t"] <= c <= until for c in collapses):
+            return True
+    return False
+
+
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z")
 
 
-def parse_daemon_log(path):
+def log_epoch(line):
+    m = LOG_TIME.match(line)
+    if not m:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_daemon_log(path, collapse_times=None):
     collapsed = collections.Counter()
     info = {"panics": [], "errors": collections.Counter(), "warnings": collections.Counter(),
             "readonly_lines": 0, "delivered": 0, "enqueued": 0, "refused_full": 0, "refused_storage": 0,
@@ -504,6 +538,10 @@ def parse_daemon_log(path):
                 m = re.search(r"dedup_key=(\S+)", line)
                 if m:
                     collapsed[m.group(1)] += 1
+                    if collapse_times is not None:
+                        t = log_epoch(line)
+                        if t is not None:
+                            collapse_times[m.group(1)].append(t)
             if "panicked" in line:
                 info["panics"].append(line.strip()[:300])
             if "readonly database" in line:
@@ -566,8 +604,20 @@ def self_test():
             failed += 1
             print("self-test FAILED: got %s logged %d: (issues, missing, dups, runs) = %s, expected %s"
                   % ([ident(x) for x in got], logged, res, (iss, miss, dups, runs)))
+    def at(ev, t):
+        return dict(ev, t=t)
+    for taken, collapses, want in (
+            ([at(t1, 1)], [2], True),                          # T1 open, then a collapse: left open
+            ([at(t1, 1), at(r, 3)], [2], False),               # resolved after the collapse
+            ([at(t1, 1)], [], False),                          # no collapse
+            ([at(t1, 1), at(t2, 5), at(r, 7)], [6], False),    # T2's episode resolved
+            ([at(t1, 1), at(r, 2)], [3], False)):              # collapse after the resolve
+        if left_open_by_collapse(taken, collapses) != want:
+            failed += 1
+            print("self-test FAILED: left_open_by_collapse(%s, %s) != %s" % (
+                [(ident(x), x["t"]) for x in taken], collapses, want))
     failed += self_test_downtimes()
-    print("check.py self-test: %d cases, %d failed" % (len(cases) + len(DOWNTIME_CASES), failed))
+    print("check.py self-test: %d cases, %d failed" % (len(cases) + 5 + len(DOWNTIME_CASES), failed))
     return 1 if failed else 0
 
 
@@ -682,7 +732,8 @@ def main():
     for r in records:
         if r["processed"]:
             processed[r["dedup_key"]].append(r)
-    logged_collapses, log = parse_daemon_log(os.path.join(work, "daemon", "daemon.log"))
+    collapse_times = collections.defaultdict(list)
+    logged_collapses, log = parse_daemon_log(os.path.join(work, "daemon", "daemon.log"), collapse_times)
 
     exp_total = sum(len(v) for v in expected.values())
     exp_actions = collections.Counter(e["action"] for v in expected.values() for e in v)
@@ -706,35 +757,10 @@ def main():
         for k in miss:
             missing_list.append({"dedup_key": key, "index": k, "event": exp[k]})
 
-    # The known defect "collapse_unknown_outcome": PagerDuty took a trigger that the daemon did
-    # not learn it took — answered after the daemon's timeout ("slow"), or sent again later (the
-    # daemon killed before it recorded the 202) — then took no resolve before the key's next
-    # trigger (or at all), and the daemon logged a collapse for the key: the incident was left
-    # open in PagerDuty.
-    sent = collections.defaultdict(list)
-    for r in records:
-        sent[r["dedup_key"]].append(r)
-
-    def left_open_by_collapse(key):
-        if logged_collapses.get(key, 0) == 0:
-            return False
-        recs = sent.get(key, [])
-        for k, r in enumerate(recs):
-            if not (r["processed"] and r["action"] == "trigger"):
-                continue
-            again = any(x["action"] == "trigger" and ident(x) == ident(r) for x in recs[k + 1:])
-            if r["mode"] != "slow" and not again:
-                continue
-            for x in recs[k + 1:]:
-                if x["processed"] and x["action"] == "resolve":
-                    break
-                if x["processed"] and x["action"] == "trigger" and ident(x) != ident(r):
-                    return True
-            else:
-                return True
-        return False
+    # The known defect "collapse_unknown_outcome" (see left_open_by_collapse)
     bad_keys = {x["dedup_key"] for x in issues + lost_list + missing_list}
-    left_open = sorted(k for k in bad_keys if left_open_by_collapse(k))
+    left_open = sorted(k for k in bad_keys
+                       if left_open_by_collapse(processed.get(k, []), collapse_times.get(k, [])))
     only_left_open = "collapse_unknown_outcome" if bad_keys and len(left_open) == len(bad_keys) else None
     left_open_note = ("; %d keys left open in PagerDuty by a collapse after a trigger it took unknown to the "
                       "daemon (known defect 7): %s" % (len(left_open), ", ".join(left_open[:12]))) if left_open else ""
