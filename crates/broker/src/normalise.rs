@@ -123,159 +123,200 @@ pub fn normalise(mut raw: RawEvent) -> Result<Normalised, Rejection> {
         (_, _, Some(t)) if t > 0 => (t >> 16, t & 0xffff),
         _ => return Err(rejection(&raw, None, RejectReason::NoElement)),
     };
+    let ignored = Ok(Normalised::Ignored(Ignored::Element { category, element }));
     if category != CATEGORY_NEB {
-        return Ok(Normalised::Ignored(Ignored::Element { category, element }));
+        return ignored;
     }
-    let reject = |reason| Err(rejection(&raw, Some(element), reason));
     let Some(host_id) = raw.host_id.filter(|&h| h > 0) else {
         if is_known(element) {
-            return reject(RejectReason::NoHostId);
+            return Err(rejection(&raw, Some(element), RejectReason::NoHostId));
         }
-        return Ok(Normalised::Ignored(Ignored::Element { category, element }));
+        return ignored;
     };
-    let service_id = raw.service_id.filter(|&s| s > 0).unwrap_or(0);
     let (cache_notify, cache_max_attempts) = cache
         .as_ref()
         .map_or((None, None), |c| (c.notify, c.max_check_attempts));
-    let context = context(cache);
-    if context
+    let head = Head {
+        element,
+        host_id: host_id as u64,
+        service_id: raw.service_id.filter(|&s| s > 0).unwrap_or(0) as u64,
+        context: context(cache),
+        cache_notify,
+        cache_max_attempts,
+    };
+    if head
+        .context
         .host_name
         .as_deref()
         .is_some_and(|n| n.starts_with("_Module_BAM"))
     {
         return Ok(Normalised::Ignored(Ignored::Bam));
     }
-    let host_id = host_id as u64;
-    let service_id = service_id as u64;
-    let resource = |is_service: bool| {
-        if is_service {
-            ResourceId::service(host_id, service_id)
-        } else {
-            ResourceId::host(host_id)
-        }
-    };
-
-    let event = match element {
+    let result = match element {
         HOST_STATUS_V2 | SERVICE_STATUS_V2 | PB_HOST_STATUS | PB_SERVICE_STATUS => {
-            let is_service = matches!(element, SERVICE_STATUS_V2 | PB_SERVICE_STATUS);
-            if is_service && service_id == 0 {
-                return reject(RejectReason::NoServiceId);
-            }
-            let v3 = matches!(element, PB_HOST_STATUS | PB_SERVICE_STATUS);
-            if v3 && is_service && raw.kind == Some(SERVICE_TYPE_BA) {
-                return Ok(Normalised::Ignored(Ignored::Bam));
-            }
-            let Some(state) = raw.state.and_then(state_code) else {
-                return reject(RejectReason::NoState);
-            };
-            let (output, long_output) = split_output(
-                raw.output.take().unwrap_or_default(),
-                raw.long_output.take().unwrap_or_default(),
-            );
-            Event::Status(Status {
-                resource: resource(is_service),
-                bbdo: if v3 { Bbdo::V3 } else { Bbdo::V2 },
-                state,
-                hard: raw.state_type.is_none_or(|t| t == 1),
-                last_hard_state: raw.last_hard_state.and_then(state_code),
-                attempt: raw.check_attempt,
-                max_attempts: raw
-                    .max_check_attempts
-                    .or(cache_max_attempts)
-                    .filter(|&m| m > 0),
-                last_check: positive(raw.last_check),
-                last_update: positive(raw.last_update),
-                last_hard_state_change: positive(raw.last_hard_state_change),
-                output,
-                long_output,
-                perfdata: raw.perfdata.take().unwrap_or_default(),
-                ack: ack_of_status(raw.acknowledged, raw.acknowledgement_type),
-                downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
-                flapping: raw.flapping,
-                notify: raw.notify.or(cache_notify),
-                meta_service: v3 && raw.kind == Some(SERVICE_TYPE_META),
-                context,
-            })
+            status(&mut raw, head)
         }
-        PB_ADAPTIVE_SERVICE_STATUS | PB_ADAPTIVE_HOST_STATUS => {
-            let is_service = element == PB_ADAPTIVE_SERVICE_STATUS;
-            if is_service && service_id == 0 {
-                return reject(RejectReason::NoServiceId);
-            }
-            if is_service && raw.kind == Some(SERVICE_TYPE_BA) {
-                return Ok(Normalised::Ignored(Ignored::Bam));
-            }
-            Event::AdaptiveStatus(AdaptiveStatus {
-                resource: resource(is_service),
-                downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
-                ack: raw.acknowledgement_type.map(clamp_ack),
-                notification_number: raw.notification_number,
-                context,
-            })
-        }
-        ACKNOWLEDGEMENT_V2 | PB_ACKNOWLEDGEMENT => Event::Acknowledgement(Acknowledgement {
-            resource: resource(service_id > 0),
-            entry_time: positive(raw.entry_time),
-            deletion_time: positive(raw.deletion_time),
-            sticky: raw.sticky.unwrap_or(false),
-            state: raw.state.and_then(state_code),
-            context,
-        }),
-        DOWNTIME_V2 | PB_DOWNTIME => {
-            let id = if element == PB_DOWNTIME {
-                raw.id.or(raw.internal_id)
-            } else {
-                raw.internal_id.or(raw.id)
-            };
-            let Some(id) = id.filter(|&i| i > 0) else {
-                return reject(RejectReason::NoDowntimeId);
-            };
-            let ended = positive(raw.deletion_time).is_some()
-                || positive(raw.actual_end_time).is_some()
-                || raw.cancelled == Some(true);
-            let started = positive(raw.actual_start_time).is_some() || raw.started == Some(true);
-            Event::Downtime(Downtime {
-                resource: resource(service_id > 0),
-                id: id as u64,
-                entry_time: positive(raw.entry_time),
-                start_time: positive(raw.start_time),
-                phase: if ended {
-                    DowntimePhase::Ended
-                } else if started {
-                    DowntimePhase::Started
-                } else {
-                    DowntimePhase::Scheduled
-                },
-                context,
-            })
-        }
+        PB_ADAPTIVE_SERVICE_STATUS | PB_ADAPTIVE_HOST_STATUS => adaptive_status(&raw, head),
+        ACKNOWLEDGEMENT_V2 | PB_ACKNOWLEDGEMENT => Ok(acknowledgement(&raw, head)),
+        DOWNTIME_V2 | PB_DOWNTIME => downtime(&raw, head),
         HOST_V2 | PB_HOST | PB_ADAPTIVE_HOST | SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE => {
-            let is_service = matches!(element, SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE);
-            if is_service && service_id == 0 {
-                return reject(RejectReason::NoServiceId);
-            }
-            let (host_name, service_description) = if is_service {
-                (raw.host_name, raw.description)
-            } else {
-                (raw.name, None)
-            };
-            Event::Definition(Definition {
-                resource: resource(is_service),
-                adaptive: matches!(element, PB_ADAPTIVE_HOST | PB_ADAPTIVE_SERVICE),
-                host_name: host_name.filter(|s| !s.is_empty()),
-                service_description: service_description.filter(|s| !s.is_empty()),
-                enabled: raw.enabled,
-                notify: raw.notify,
-                volatile: raw.is_volatile.or(raw.is_volatile_v3),
-                max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
-                never_checked: !matches!(element, PB_ADAPTIVE_HOST | PB_ADAPTIVE_SERVICE)
-                    && (raw.checked == Some(false) || raw.state == Some(i64::from(PENDING))),
-                context,
-            })
+            definition(&mut raw, head)
         }
-        _ => return Ok(Normalised::Ignored(Ignored::Element { category, element })),
+        _ => return ignored,
     };
-    Ok(Normalised::Event(event))
+    result.map_err(|reason| rejection(&raw, Some(element), reason))
+}
+
+/// What every NEB event of a resource has, read once.
+struct Head {
+    element: i64,
+    host_id: u64,
+    /// 0 for a host.
+    service_id: u64,
+    context: Context,
+    cache_notify: Option<bool>,
+    cache_max_attempts: Option<i64>,
+}
+
+impl Head {
+    /// The resource: the service when `is_service`, else its host.
+    fn resource(&self, is_service: bool) -> Result<ResourceId, RejectReason> {
+        match (is_service, self.service_id) {
+            (true, 0) => Err(RejectReason::NoServiceId),
+            (true, s) => Ok(ResourceId::service(self.host_id, s)),
+            (false, _) => Ok(ResourceId::host(self.host_id)),
+        }
+    }
+}
+
+fn event(e: Event) -> Result<Normalised, RejectReason> {
+    Ok(Normalised::Event(e))
+}
+
+/// A full host or service status (14, 24, 32, 29).
+fn status(raw: &mut RawEvent, head: Head) -> Result<Normalised, RejectReason> {
+    use element::*;
+    let is_service = matches!(head.element, SERVICE_STATUS_V2 | PB_SERVICE_STATUS);
+    let resource = head.resource(is_service)?;
+    let v3 = matches!(head.element, PB_HOST_STATUS | PB_SERVICE_STATUS);
+    if v3 && is_service && raw.kind == Some(SERVICE_TYPE_BA) {
+        return Ok(Normalised::Ignored(Ignored::Bam));
+    }
+    let state = raw
+        .state
+        .and_then(state_code)
+        .ok_or(RejectReason::NoState)?;
+    let (output, long_output) = split_output(
+        raw.output.take().unwrap_or_default(),
+        raw.long_output.take().unwrap_or_default(),
+    );
+    event(Event::Status(Status {
+        resource,
+        bbdo: if v3 { Bbdo::V3 } else { Bbdo::V2 },
+        state,
+        hard: raw.state_type.is_none_or(|t| t == 1),
+        last_hard_state: raw.last_hard_state.and_then(state_code),
+        attempt: raw.check_attempt,
+        max_attempts: raw
+            .max_check_attempts
+            .or(head.cache_max_attempts)
+            .filter(|&m| m > 0),
+        last_check: positive(raw.last_check),
+        last_update: positive(raw.last_update),
+        last_hard_state_change: positive(raw.last_hard_state_change),
+        output,
+        long_output,
+        perfdata: raw.perfdata.take().unwrap_or_default(),
+        ack: ack_of_status(raw.acknowledged, raw.acknowledgement_type),
+        downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
+        flapping: raw.flapping,
+        notify: raw.notify.or(head.cache_notify),
+        meta_service: v3 && raw.kind == Some(SERVICE_TYPE_META),
+        context: head.context,
+    }))
+}
+
+/// An adaptive status (55, 56): a patch, never a state.
+fn adaptive_status(raw: &RawEvent, head: Head) -> Result<Normalised, RejectReason> {
+    let is_service = head.element == element::PB_ADAPTIVE_SERVICE_STATUS;
+    let resource = head.resource(is_service)?;
+    if is_service && raw.kind == Some(SERVICE_TYPE_BA) {
+        return Ok(Normalised::Ignored(Ignored::Bam));
+    }
+    event(Event::AdaptiveStatus(AdaptiveStatus {
+        resource,
+        downtime_depth: raw.scheduled_downtime_depth.map(|d| d.max(0)),
+        ack: raw.acknowledgement_type.map(clamp_ack),
+        notification_number: raw.notification_number,
+        context: head.context,
+    }))
+}
+
+/// An acknowledgement (1, 45).
+fn acknowledgement(raw: &RawEvent, head: Head) -> Normalised {
+    let resource = ResourceId::service(head.host_id, head.service_id);
+    Normalised::Event(Event::Acknowledgement(Acknowledgement {
+        resource,
+        entry_time: positive(raw.entry_time),
+        deletion_time: positive(raw.deletion_time),
+        sticky: raw.sticky.unwrap_or(false),
+        state: raw.state.and_then(state_code),
+        context: head.context,
+    }))
+}
+
+/// A downtime (5, 36), identified by id, entry and start times.
+fn downtime(raw: &RawEvent, head: Head) -> Result<Normalised, RejectReason> {
+    let id = if head.element == element::PB_DOWNTIME {
+        raw.id.or(raw.internal_id)
+    } else {
+        raw.internal_id.or(raw.id)
+    };
+    let id = id.filter(|&i| i > 0).ok_or(RejectReason::NoDowntimeId)?;
+    let ended = positive(raw.deletion_time).is_some()
+        || positive(raw.actual_end_time).is_some()
+        || raw.cancelled == Some(true);
+    let started = positive(raw.actual_start_time).is_some() || raw.started == Some(true);
+    event(Event::Downtime(Downtime {
+        resource: ResourceId::service(head.host_id, head.service_id),
+        id: id as u64,
+        entry_time: positive(raw.entry_time),
+        start_time: positive(raw.start_time),
+        phase: if ended {
+            DowntimePhase::Ended
+        } else if started {
+            DowntimePhase::Started
+        } else {
+            DowntimePhase::Scheduled
+        },
+        context: head.context,
+    }))
+}
+
+/// A host or service definition, full (12, 23, 30, 27) or adaptive (31, 28).
+fn definition(raw: &mut RawEvent, head: Head) -> Result<Normalised, RejectReason> {
+    use element::*;
+    let is_service = matches!(head.element, SERVICE_V2 | PB_SERVICE | PB_ADAPTIVE_SERVICE);
+    let resource = head.resource(is_service)?;
+    let adaptive = matches!(head.element, PB_ADAPTIVE_HOST | PB_ADAPTIVE_SERVICE);
+    let (host_name, service_description) = if is_service {
+        (raw.host_name.take(), raw.description.take())
+    } else {
+        (raw.name.take(), None)
+    };
+    event(Event::Definition(Definition {
+        resource,
+        adaptive,
+        host_name: host_name.filter(|s| !s.is_empty()),
+        service_description: service_description.filter(|s| !s.is_empty()),
+        enabled: raw.enabled,
+        notify: raw.notify,
+        volatile: raw.is_volatile.or(raw.is_volatile_v3),
+        max_attempts: raw.max_check_attempts.filter(|&m| m > 0),
+        never_checked: !adaptive
+            && (raw.checked == Some(false) || raw.state == Some(i64::from(PENDING))),
+        context: head.context,
+    }))
 }
 
 fn is_known(element: i64) -> bool {

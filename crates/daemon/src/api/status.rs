@@ -2,7 +2,7 @@
 
 use super::types::{PausedKey, Status};
 use crate::service::delivery::PauseKind;
-use crate::service::state::{now_ms, Metrics, Shared};
+use crate::service::state::{now_ms, Counter, Shared};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,16 +48,13 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
             until_ms: k.until_ms,
         })
         .collect();
-    let last_event = shared
-        .metrics
-        .last_event_at
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let last_event = shared.metrics.last_event_at();
     Ok(Status {
         dry_run: shared.loaded.config.pagerduty.dry_run,
         paused,
         last_error: shared.last_error.lock().ok().and_then(|e| e.clone()),
-        last_event_age_seconds: (last_event > 0).then(|| (now / 1000 - last_event).max(0)),
-        collapsed: Metrics::get(&shared.metrics.collapsed),
+        last_event_age_seconds: last_event.map(|t| (now / 1000 - t).max(0)),
+        collapsed: shared.metrics.get(Counter::Collapsed),
         ..Status::of_spool(&stats, size, now)
     })
 }
@@ -80,96 +77,8 @@ pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
         .await
         .ok()
         .and_then(Result::ok);
-    let m = &shared.metrics;
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
-        let _ = writeln!(
-            out,
-            "# HELP centreon_pagerduty_{name} {help}\n# TYPE centreon_pagerduty_{name} counter"
-        );
-        for (label, v) in labels {
-            if label.is_empty() {
-                let _ = writeln!(out, "centreon_pagerduty_{name} {v}");
-            } else {
-                let _ = writeln!(out, "centreon_pagerduty_{name}{{{label}}} {v}");
-            }
-        }
-    };
-    counter(
-        "events_received_total",
-        "Raw events received from the shim.",
-        &[("", Metrics::get(&m.events_received))],
-    );
-    counter(
-        "events_accepted_total",
-        "Events handed to the rules.",
-        &[("", Metrics::get(&m.events_accepted))],
-    );
-    counter(
-        "events_ignored_total",
-        "Events ignored (unused elements, replays).",
-        &[("", Metrics::get(&m.events_ignored))],
-    );
-    counter(
-        "events_rejected_total",
-        "Malformed lines.",
-        &[("", Metrics::get(&m.events_rejected))],
-    );
-    counter(
-        "rejected_alert_events_total",
-        "Rejected lines that looked like statuses, acknowledgements or downtimes.",
-        &[("", Metrics::get(&m.rejected_alert_events))],
-    );
-    counter(
-        "alerts_total",
-        "PagerDuty events queued, by action.",
-        &[
-            ("action=\"trigger\"", Metrics::get(&m.alerts_trigger)),
-            (
-                "action=\"acknowledge\"",
-                Metrics::get(&m.alerts_acknowledge),
-            ),
-            ("action=\"resolve\"", Metrics::get(&m.alerts_resolve)),
-        ],
-    );
-    counter(
-        "deliveries_total",
-        "Delivery attempts, by outcome.",
-        &[
-            (
-                "outcome=\"delivered\"",
-                Metrics::get(&m.deliveries_delivered),
-            ),
-            ("outcome=\"retried\"", Metrics::get(&m.deliveries_retried)),
-            (
-                "outcome=\"throttled\"",
-                Metrics::get(&m.deliveries_throttled),
-            ),
-            (
-                "outcome=\"dead_lettered\"",
-                Metrics::get(&m.deliveries_dead_lettered),
-            ),
-            (
-                "outcome=\"config_error\"",
-                Metrics::get(&m.deliveries_config_error),
-            ),
-        ],
-    );
-    counter(
-        "collapsed_total",
-        "Stale trigger/resolve episodes not sent.",
-        &[("", Metrics::get(&m.collapsed))],
-    );
-    counter(
-        "clock_skew_total",
-        "Statuses older than the last one applied to their resource.",
-        &[("", Metrics::get(&m.clock_skew))],
-    );
-    counter(
-        "batches_refused_total",
-        "Batches answered 503.",
-        &[("", Metrics::get(&m.batches_refused))],
-    );
+    shared.metrics.render(&mut out);
     if let Some(s) = status {
         let gauges = [
             ("queue_depth", "Deliveries pending.", s.pending as f64),

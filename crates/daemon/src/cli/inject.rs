@@ -3,10 +3,14 @@
 //! [`BATCH_BYTES`] bytes (the shim's defaults, well within the daemon's 16 MiB body limit),
 //! whatever the size of the file. A line larger than a batch goes alone.
 
+use super::{config_failure, load_config, EXIT_FAILURE};
 use crate::api::types::Reply;
+use crate::config::Purpose;
 use anyhow::{bail, Context as _};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// Lines per POST, as the shim's default `max_buffer_size`.
@@ -174,5 +178,39 @@ fn post_batch(endpoint: &Endpoint, batch: &[u8]) -> anyhow::Result<Reply> {
             );
         }
         return serde_json::from_slice(&body).context("unexpected answer from the daemon");
+    }
+}
+
+pub(super) fn command(config_path: Option<&Path>, file: &Path) -> ExitCode {
+    let loaded = match load_config(config_path, Purpose::Offline, true) {
+        Ok(l) => l,
+        Err(e) => return config_failure(&e),
+    };
+    let endpoint = super::client::Target::of(&loaded).endpoint;
+    let result = if file.as_os_str() == "-" {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        crate::cli::inject::inject(&endpoint, &mut input)
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => crate::cli::inject::inject(&endpoint, &mut std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", file.display());
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    };
+    match result {
+        Ok(t) => {
+            println!(
+                "accepted {}, ignored {}, rejected {}",
+                t.accepted, t.ignored, t.rejected
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }

@@ -1,10 +1,14 @@
 //! `centreon-pagerduty translate`: raw Broker events (NDJSON) in, PagerDuty events (NDJSON)
 //! out, through the same rules as the daemon with in-memory state. No network.
 
+use super::{config_failure, load_config, EXIT_FAILURE};
 use crate::api::types::MAX_LINE_BYTES;
+use crate::config::Purpose;
 use broker::{normalise_line, Normalised};
 use rules::{Engine, MemoryStore};
 use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 /// Line counts of a translation.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -75,4 +79,63 @@ fn trim(line: &[u8]) -> &[u8] {
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(end);
     line.get(start..end).unwrap_or(&[])
+}
+
+pub(super) fn command(config_path: Option<&Path>, files: &[PathBuf]) -> ExitCode {
+    let loaded = match load_config(config_path, Purpose::Offline, true) {
+        Ok(l) => l,
+        Err(e) => return config_failure(&e),
+    };
+    let engine = rules::Engine::new(loaded.rules_settings());
+    let mut store = rules::MemoryStore::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = std::io::stderr();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let inputs: Vec<PathBuf> = if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files.to_vec()
+    };
+    let mut failed = false;
+    for file in inputs {
+        let result = if file.as_os_str() == "-" {
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            crate::cli::translate::translate(
+                &engine, &mut store, "(stdin)", &mut input, &mut out, &mut err, &now,
+            )
+        } else {
+            match std::fs::File::open(&file) {
+                Ok(f) => {
+                    let mut input = std::io::BufReader::new(f);
+                    let name = file.display().to_string();
+                    crate::cli::translate::translate(
+                        &engine, &mut store, &name, &mut input, &mut out, &mut err, &now,
+                    )
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{}: cannot read: {e}", file.display());
+                    failed = true;
+                    continue;
+                }
+            }
+        };
+        if let Err(e) = result {
+            let _ = writeln!(err, "{}: {e}", file.display());
+            failed = true;
+        }
+    }
+    if out.flush().is_err() {
+        failed = true;
+    }
+    if failed {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -6,7 +6,8 @@
 //! - `state`: what the roles share (the spool connections, the ingest state, the delivery
 //!   state, metrics), each behind its own lock or handle;
 //! - `store`: the rules' store over the spool, with its in-memory cache;
-//! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch.
+//! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch;
+//! - `telemetry`: the counters, declared once with their metric names.
 //!
 //! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
 //! socket, then says READY. SIGTERM/SIGINT stop accepting, let in-flight requests finish within
@@ -20,6 +21,7 @@ pub(crate) mod ingest;
 pub(crate) mod operator;
 pub(crate) mod state;
 pub(crate) mod store;
+pub(crate) mod telemetry;
 
 use crate::config::Loaded;
 use crate::service::ingest::Ingest;
@@ -33,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UnixListener;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// How `run` ended, for the exit code.
 #[derive(Debug)]
@@ -49,52 +51,21 @@ impl From<anyhow::Error> for RunError {
     }
 }
 
+/// Run until `shutdown` completes (SIGTERM/SIGINT in `centreon-pagerduty run`; tests may stop
+/// the daemon in-process), then stop as DESIGN §4.4 says.
 pub async fn run(
     loaded: Loaded,
     activated: Option<std::os::unix::net::UnixListener>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     let cfg = loaded.config.clone();
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    let spool_dir = PathBuf::from(&cfg.spool.dir);
-    if !spool_dir.exists() {
-        std::fs::create_dir_all(&spool_dir)
-            .with_context(|| format!("creating the spool directory {}", spool_dir.display()))?;
-        let _ = std::fs::set_permissions(&spool_dir, std::fs::Permissions::from_mode(0o750));
-    }
-    let reader_dir = spool_dir.clone();
-    let spool = match Spool::open(&spool_dir) {
-        Ok(s) => s,
-        Err(e @ SpoolError::TooNew { .. }) => return Err(RunError::Config(e.to_string())),
-        Err(e) => return Err(RunError::Other(e.into())),
-    };
+    let (spool, reader) = open_spool(&cfg.spool.dir)?;
     let sender =
         Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
-
-    let (listener, bound_path) = match activated {
-        Some(std_listener) => {
-            if cfg.listen.socket != crate::config::ListenConfig::default().socket {
-                warn!(socket = %cfg.listen.socket, "Socket activation: listen.socket is ignored, the socket comes from systemd.");
-            }
-            std_listener
-                .set_nonblocking(true)
-                .context("activated socket")?;
-            (
-                UnixListener::from_std(std_listener).context("activated socket")?,
-                None,
-            )
-        }
-        None => {
-            let path = PathBuf::from(&cfg.listen.socket);
-            (
-                bind(&path, &cfg.listen).map_err(RunError::Other)?,
-                Some(path),
-            )
-        }
-    };
-
-    let reader = Spool::open(&reader_dir).map_err(|e| RunError::Other(e.into()))?;
+    let (listener, bound_path) = listen(&cfg.listen, activated)?;
     let engine = rules::Engine::new(loaded.rules_settings());
     let shared = Arc::new(Shared {
         spool: Mutex::new(spool),
@@ -108,64 +79,25 @@ pub async fn run(
     });
     restore_operator_pauses(&shared);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-
     let server = tokio::spawn(crate::api::server::serve(
         listener,
         crate::api::server::router(shared.clone()),
         stop_rx.clone(),
     ));
     let delivery = tokio::spawn(delivery::run(shared.clone(), sender, stop_rx.clone()));
-    if !cfg.metrics.listen.is_empty() {
-        let addr = cfg.metrics.listen.clone();
-        let state = shared.clone();
-        let mut stop = stop_rx.clone();
-        match tokio::net::TcpListener::bind(&addr).await {
-            Ok(l) => {
-                info!(%addr, "Metrics on TCP.");
-                tokio::spawn(async move {
-                    let app = axum::Router::new()
-                        .route(
-                            "/metrics",
-                            axum::routing::get(crate::api::status::metrics_text),
-                        )
-                        .with_state(state);
-                    let _ = axum::serve(l, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.changed().await;
-                        })
-                        .await;
-                });
-            }
-            Err(e) => warn!(%addr, error = %e, "Cannot listen for metrics."),
-        }
-    }
+    serve_metrics(&cfg.metrics.listen, &shared, stop_rx).await;
     let health = tokio::spawn(health_task(shared.clone()));
 
     let _ = sd_notify::notify(false, &[NotifyState::Ready]);
-    // After READY: learn which routing keys have a backlog (an index scan, not a queue scan).
-    {
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let keys = shared
-                .spool
-                .lock()
-                .ok()
-                .and_then(|s| s.routing_keys().ok())
-                .unwrap_or_default();
-            shared
-                .delivery
-                .add_routing_keys(keys.iter().map(String::as_str));
-            shared.wake.notify_one();
-        });
-    }
+    learn_backlog(&shared);
     info!(
         socket = %bound_path.as_ref().map_or("(activated)".into(), |p| p.display().to_string()),
-        spool = %spool_dir.display(),
+        spool = %cfg.spool.dir,
         dry_run = cfg.pagerduty.dry_run,
         "centreon-pagerduty {} ready.", env!("CARGO_PKG_VERSION")
     );
 
-    wait_for_signal().await;
+    shutdown.await;
     info!("Stopping: no new batches; finishing in-flight deliveries.");
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
     let _ = stop_tx.send(true);
@@ -177,6 +109,96 @@ pub async fn run(
     }
     info!("Stopped.");
     Ok(())
+}
+
+/// The spool's writer and the dispatcher's reader, the directory created if needed. No
+/// integrity check, no queue scan: READY must not wait for them (DESIGN §4.5).
+fn open_spool(dir: &str) -> Result<(Spool, Spool), RunError> {
+    let dir = PathBuf::from(dir);
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the spool directory {}", dir.display()))?;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750));
+    }
+    let spool = match Spool::open(&dir) {
+        Ok(s) => s,
+        Err(e @ SpoolError::TooNew { .. }) => return Err(RunError::Config(e.to_string())),
+        Err(e) => return Err(RunError::Other(e.into())),
+    };
+    let reader = Spool::open(&dir).map_err(|e| RunError::Other(e.into()))?;
+    Ok((spool, reader))
+}
+
+/// The activated socket, else one bound at `listen.socket` (returned to be removed at stop).
+fn listen(
+    cfg: &crate::config::ListenConfig,
+    activated: Option<std::os::unix::net::UnixListener>,
+) -> Result<(UnixListener, Option<PathBuf>), RunError> {
+    match activated {
+        Some(std_listener) => {
+            if cfg.socket != crate::config::ListenConfig::default().socket {
+                warn!(socket = %cfg.socket, "Socket activation: listen.socket is ignored, the socket comes from systemd.");
+            }
+            std_listener
+                .set_nonblocking(true)
+                .context("activated socket")?;
+            Ok((
+                UnixListener::from_std(std_listener).context("activated socket")?,
+                None,
+            ))
+        }
+        None => {
+            let path = PathBuf::from(&cfg.socket);
+            Ok((bind(&path, cfg).map_err(RunError::Other)?, Some(path)))
+        }
+    }
+}
+
+/// `/metrics` over TCP when `metrics.listen` is set.
+async fn serve_metrics(
+    addr: &str,
+    shared: &Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if addr.is_empty() {
+        return;
+    }
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => {
+            info!(%addr, "Metrics on TCP.");
+            let app = axum::Router::new()
+                .route(
+                    "/metrics",
+                    axum::routing::get(crate::api::status::metrics_text),
+                )
+                .with_state(shared.clone());
+            tokio::spawn(async move {
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+            });
+        }
+        Err(e) => warn!(%addr, error = %e, "Cannot listen for metrics."),
+    }
+}
+
+/// After READY: learn which routing keys have a backlog (an index scan, not a queue scan).
+fn learn_backlog(shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let keys = shared
+            .spool
+            .lock()
+            .ok()
+            .and_then(|s| s.routing_keys().ok())
+            .unwrap_or_default();
+        shared
+            .delivery
+            .add_routing_keys(keys.iter().map(String::as_str));
+        shared.wake.notify_one();
+    });
 }
 
 /// Routes an operator paused stay paused across restarts.
@@ -195,22 +217,6 @@ fn restore_operator_pauses(shared: &Shared) {
             .unwrap_or_default();
         shared.delivery.operator(&key, &route, true, now_ms());
         warn!(%route, "Deliveries of this route are paused by an operator: centreon-pagerduty resume {route}");
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        error!("Cannot install signal handlers.");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => info!("Received SIGTERM."),
-        _ = int.recv() => info!("Received SIGINT."),
     }
 }
 

@@ -4,41 +4,10 @@ use crate::config::Loaded;
 use crate::service::delivery::DeliveryState;
 use crate::service::ingest::Ingest;
 use spool::Spool;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
 
-/// Counters exported as metrics (DESIGN §4.5).
-#[derive(Default)]
-pub struct Metrics {
-    pub events_received: AtomicU64,
-    pub events_accepted: AtomicU64,
-    pub events_ignored: AtomicU64,
-    pub events_rejected: AtomicU64,
-    pub rejected_alert_events: AtomicU64,
-    pub alerts_trigger: AtomicU64,
-    pub alerts_acknowledge: AtomicU64,
-    pub alerts_resolve: AtomicU64,
-    pub deliveries_delivered: AtomicU64,
-    pub deliveries_retried: AtomicU64,
-    pub deliveries_throttled: AtomicU64,
-    pub deliveries_dead_lettered: AtomicU64,
-    pub deliveries_config_error: AtomicU64,
-    pub collapsed: AtomicU64,
-    pub clock_skew: AtomicU64,
-    pub batches_refused: AtomicU64,
-    /// Daemon time (s) of the last event received.
-    pub last_event_at: AtomicI64,
-}
-
-impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
+pub(crate) use super::telemetry::{Counter, Metrics};
 
 pub struct Shared {
     pub loaded: Loaded,

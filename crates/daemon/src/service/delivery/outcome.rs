@@ -10,7 +10,7 @@ use super::policy::{backoff, throttle_pause};
 use super::state::Ticket;
 use super::transport::{scrub, Sender};
 use crate::config::DeliveryConfig;
-use crate::service::state::{now_ms, Metrics, Shared};
+use crate::service::state::{now_ms, Counter, Shared};
 use pagerduty::Outcome;
 use spool::{Completion, Pending};
 use std::sync::Arc;
@@ -109,7 +109,7 @@ fn judge(
     let probe_at = now + cfg.config_probe.0.as_millis() as i64;
     match outcome {
         Outcome::Delivered => {
-            Metrics::add(&m.deliveries_delivered, 1);
+            m.add(Counter::DeliveriesDelivered, 1);
             if let Some(route) = state.delivered(&p.routing_key, ticket, now) {
                 info!(%route, routing_key = %label, "Routing key works again: resumed.");
             }
@@ -120,7 +120,7 @@ fn judge(
             }
         }
         Outcome::Throttled => {
-            Metrics::add(&m.deliveries_throttled, 1);
+            m.add(Counter::DeliveriesThrottled, 1);
             let (until, new) = state.throttled(&p.routing_key, ticket, now, |level| {
                 throttle_pause(cfg.throttle_min.0, cfg.throttle_max.0, level, jitter)
             });
@@ -130,7 +130,7 @@ fn judge(
             retry_at(until, p.attempts)
         }
         Outcome::Retry { reason } => {
-            Metrics::add(&m.deliveries_retried, 1);
+            m.add(Counter::DeliveriesRetried, 1);
             let attempts = p.attempts.clamp(0, 30) as u32;
             let wait = backoff(cfg.backoff_min.0, cfg.backoff_max.0, attempts, jitter);
             warn!(resource = %p.resource, dedup_key = %p.dedup_key, attempt = p.attempts + 1, retry_in_ms = wait.as_millis() as u64, %reason, "Delivery failed; will retry.");
@@ -138,12 +138,12 @@ fn judge(
             retry_at(now + wait.as_millis() as i64, p.attempts + 1)
         }
         Outcome::RoutingKeyRejected { message } | Outcome::ConfigError { reason: message } => {
-            Metrics::add(&m.deliveries_config_error, 1);
+            m.add(Counter::DeliveriesConfigError, 1);
             pause_for_config(shared, p, &label, probe_at, &message, now);
             retry_at(probe_at, p.attempts)
         }
         Outcome::Rejected { message } => {
-            Metrics::add(&m.deliveries_dead_lettered, 1);
+            m.add(Counter::DeliveriesDeadLettered, 1);
             error!(resource = %p.resource, dedup_key = %p.dedup_key, action = %p.action, error = %message, "PagerDuty rejected the event: it goes to dead letters.");
             shared.set_last_error(format!("{}: {message}", p.dedup_key));
             if state.rejected(&p.routing_key, now) {

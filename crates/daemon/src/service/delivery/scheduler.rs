@@ -9,7 +9,7 @@
 use super::policy::{self, Behind, Stale};
 use super::state::{Budget, DeliveryState, Ticket};
 use crate::config::DeliveryConfig;
-use crate::service::state::{Metrics, Shared};
+use crate::service::state::{Counter, Shared};
 use spool::{Completion, Pending};
 use tracing::{error, info, warn};
 
@@ -121,7 +121,7 @@ fn skip_without_sending(
     match decision {
         Stale::Send => None,
         Stale::Collapse(ids) => {
-            Metrics::add(&shared.metrics.collapsed, 1);
+            shared.metrics.add(Counter::Collapsed, 1);
             info!(resource = %p.resource, dedup_key = %p.dedup_key, skipped = ids.len(), "Collapsed: the problem ended long ago and its resolve is queued; the trigger is not sent (nor the resolve, when no incident is open in PagerDuty).");
             Some(
                 ids.into_iter()
@@ -133,7 +133,7 @@ fn skip_without_sending(
             )
         }
         Stale::Expire(reason) => {
-            Metrics::add(&shared.metrics.deliveries_dead_lettered, 1);
+            shared.metrics.add(Counter::DeliveriesDeadLettered, 1);
             warn!(resource = %p.resource, dedup_key = %p.dedup_key, action = %p.action, "{reason}: it goes to dead letters.");
             Some(vec![Completion::DeadLetter {
                 id: p.id,

@@ -5,7 +5,7 @@
 //! It owns nothing between batches. It may not send anything: delivery learns of new work
 //! only through [`announce`], after the commit.
 
-use crate::service::state::{Metrics, Shared};
+use crate::service::state::{Counter, Shared};
 use crate::service::store::{BatchStore, StateCache};
 use broker::ResourceId;
 use pagerduty::Action;
@@ -126,7 +126,7 @@ pub fn commit(
     }
     if let Err(e) = spool.commit_batch(&effects.batch) {
         cache.forget(&effects.touched);
-        Metrics::add(&shared.metrics.batches_refused, 1);
+        shared.metrics.add(Counter::BatchesRefused, 1);
         error!(error = %e, "Could not store a batch; the shim keeps it and retries.");
         shared.set_last_error(format!("spool: {e}"));
         return Err(if e.is_storage_full() {
@@ -155,7 +155,7 @@ fn admit(shared: &Shared, spool: &mut Spool, new_triggers: usize) -> Result<(), 
     if !over || closing_allowed {
         return Ok(());
     }
-    Metrics::add(&shared.metrics.batches_refused, 1);
+    shared.metrics.add(Counter::BatchesRefused, 1);
     let why = format!(
         "spool is {} bytes (max_size {}), {} bytes free (min_free {})",
         size,
@@ -179,9 +179,9 @@ pub fn announce(shared: &Shared, effects: Effects) {
     let metrics = &shared.metrics;
     for d in &effects.batch.deliveries {
         match d.action {
-            Action::Trigger => Metrics::add(&metrics.alerts_trigger, 1),
-            Action::Acknowledge => Metrics::add(&metrics.alerts_acknowledge, 1),
-            Action::Resolve => Metrics::add(&metrics.alerts_resolve, 1),
+            Action::Trigger => metrics.add(Counter::AlertsTrigger, 1),
+            Action::Acknowledge => metrics.add(Counter::AlertsAcknowledge, 1),
+            Action::Resolve => metrics.add(Counter::AlertsResolve, 1),
         }
         info!(resource = %d.resource, dedup_key = %d.dedup_key, action = %d.action, route = %d.route, "Enqueued.");
     }

@@ -16,7 +16,7 @@ pub(crate) use effects::{announce, commit, Admission, Effects, IngestError};
 
 use crate::api::types::Reply;
 pub use crate::api::types::MAX_LINE_BYTES;
-use crate::service::state::{now_ms, Metrics, Shared};
+use crate::service::state::{now_ms, Counter, Shared};
 use crate::service::store::{BatchStore, StateCache};
 use broker::{normalise_line, Event, Normalised};
 use rules::Engine;
@@ -108,13 +108,11 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
     drop(ingest);
 
     let metrics = &shared.metrics;
-    Metrics::add(&metrics.events_accepted, reply.accepted);
-    Metrics::add(&metrics.events_ignored, reply.ignored);
-    Metrics::add(&metrics.events_rejected, reply.rejected);
+    metrics.add(Counter::EventsAccepted, reply.accepted);
+    metrics.add(Counter::EventsIgnored, reply.ignored);
+    metrics.add(Counter::EventsRejected, reply.rejected);
     if reply.accepted + reply.ignored + reply.rejected > 0 {
-        metrics
-            .last_event_at
-            .store(now_ms / 1000, std::sync::atomic::Ordering::Relaxed);
+        metrics.event_received_at(now_ms / 1000);
     }
     announce(shared, effects);
     Ok(reply)
@@ -137,7 +135,7 @@ impl Run<'_> {
         reply: &mut Reply,
     ) -> Result<(), IngestError> {
         let metrics = &self.shared.metrics;
-        Metrics::add(&metrics.events_received, 1);
+        metrics.add(Counter::EventsReceived, 1);
         let event = match parse_line(line) {
             Ok(Normalised::Event(event)) => event,
             Ok(Normalised::Ignored(_)) => {
@@ -146,7 +144,7 @@ impl Run<'_> {
             }
             Err((reason, rejection)) => {
                 if let Some(rejection) = rejection.filter(|r| r.looks_like_alert()) {
-                    Metrics::add(&metrics.rejected_alert_events, 1);
+                    metrics.add(Counter::RejectedAlertEvents, 1);
                     error!(
                         element = rejection.element,
                         host_id = rejection.host_id,
@@ -184,7 +182,7 @@ impl Run<'_> {
 
     /// A status older than the last one applied: counted, and a warning once per poller.
     fn clock_skew(&mut self, event: &Event) {
-        Metrics::add(&self.shared.metrics.clock_skew, 1);
+        self.shared.metrics.add(Counter::ClockSkew, 1);
         let poller = event
             .context()
             .poller
