@@ -174,8 +174,31 @@ impl Entry<'_> {
 
 /// Writes `details` as a JSON object of at most `room` bytes (see [`Event::to_body`]).
 pub(crate) fn write_details(out: &mut Vec<u8>, details: &Map<String, Value>, room: usize) {
+    let (mut entries, modified) = encode_entries(details);
+    let plain: usize = 2 + entries.iter().map(Entry::cost).sum::<usize>() + entries.len()
+        - usize::from(!entries.is_empty());
+    if !modified && plain <= room {
+        write_entries(out, &entries, false);
+        return;
+    }
+    if room < 2 + TRUNCATED_ENTRY.len() {
+        out.extend_from_slice(b"{}");
+        return;
+    }
+
+    // Our `_truncated` replaces any the caller had. Each kept entry is followed by a comma.
+    entries.retain(|e| e.key != TRUNCATED_KEY);
+    let used: usize =
+        2 + TRUNCATED_ENTRY.len() + entries.iter().map(|e| e.cost() + 1).sum::<usize>();
+    let used = shrink_largest(&mut entries, used, room);
+    drop_largest(&mut entries, used, room);
+    write_entries(out, &entries, true);
+}
+
+/// Each detail encoded once; true when a value too deep was replaced by a marker.
+fn encode_entries(details: &Map<String, Value>) -> (Vec<Entry<'_>>, bool) {
     let mut modified = false;
-    let mut entries: Vec<Entry<'_>> = details
+    let entries = details
         .iter()
         .map(|(key, value)| {
             let (text, encoded) = match value {
@@ -204,24 +227,12 @@ pub(crate) fn write_details(out: &mut Vec<u8>, details: &Map<String, Value>, roo
             }
         })
         .collect();
+    (entries, modified)
+}
 
-    let plain: usize = 2 + entries.iter().map(Entry::cost).sum::<usize>() + entries.len()
-        - usize::from(!entries.is_empty());
-    if !modified && plain <= room {
-        write_entries(out, &entries, false);
-        return;
-    }
-    if room < 2 + TRUNCATED_ENTRY.len() {
-        out.extend_from_slice(b"{}");
-        return;
-    }
-
-    // Our `_truncated` replaces any the caller had. Each kept entry is followed by a comma.
-    entries.retain(|e| e.key != TRUNCATED_KEY);
-    let mut used: usize =
-        2 + TRUNCATED_ENTRY.len() + entries.iter().map(|e| e.cost() + 1).sum::<usize>();
-
-    // Pass 1: largest entries first, cut strings / replace other values by a marker.
+/// Pass 1: largest entries first, cut strings / replace other values by a marker, until the
+/// details fit in `room`. Returns the bytes used then.
+fn shrink_largest(entries: &mut [Entry<'_>], mut used: usize, room: usize) -> usize {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(entries[i].cost()));
     for &i in &order {
@@ -246,19 +257,23 @@ pub(crate) fn write_details(out: &mut Vec<u8>, details: &Map<String, Value>, roo
             entry.encoded = new;
         }
     }
+    used
+}
 
-    // Pass 2: drop whole entries, largest first.
-    if used > room {
-        order.sort_by_key(|&i| std::cmp::Reverse(entries[i].cost()));
-        for &i in &order {
-            if used <= room {
-                break;
-            }
-            used -= entries[i].cost() + 1;
-            entries[i].dropped = true;
-        }
+/// Pass 2: drop whole entries, largest first, until the details fit in `room`.
+fn drop_largest(entries: &mut [Entry<'_>], mut used: usize, room: usize) {
+    if used <= room {
+        return;
     }
-    write_entries(out, &entries, true);
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(entries[i].cost()));
+    for &i in &order {
+        if used <= room {
+            break;
+        }
+        used -= entries[i].cost() + 1;
+        entries[i].dropped = true;
+    }
 }
 
 fn write_entries(out: &mut Vec<u8>, entries: &[Entry<'_>], truncated: bool) {

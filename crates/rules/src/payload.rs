@@ -4,7 +4,7 @@ use crate::settings::Settings;
 use crate::state::Problem;
 use crate::template::{url_encode, Template, Var};
 use broker::perfdata;
-use broker::{state_name, ResourceId};
+use broker::{state_name, Context, ResourceId};
 use pagerduty::{Action, Event, Link, Payload};
 use serde_json::{json, Map, Value};
 
@@ -103,8 +103,41 @@ pub fn trigger(
         format!("{subject} - {}", problem.output)
     };
     let ctx = &problem.context;
+    let details = custom_details(settings, id, problem, state);
+    let links = links(settings, id, names, ctx);
+    Event {
+        routing_key: routing_key.to_owned(),
+        event_action: Action::Trigger,
+        dedup_key: dedup_key.to_owned(),
+        payload: Some(Payload {
+            summary,
+            source: settings
+                .centreon
+                .source
+                .clone()
+                .unwrap_or_else(|| names.host.clone()),
+            severity: settings.alerts.severity.of(is_host, problem.state),
+            timestamp: Some(pagerduty::format_timestamp(event_time)),
+            component: Some(names.service.clone().unwrap_or_else(|| names.host.clone())),
+            group: (!ctx.hostgroups.is_empty()).then(|| ctx.hostgroups.join(", ")),
+            class: Some(if is_host { "host" } else { "service" }.to_owned()),
+            custom_details: details,
+        }),
+        links,
+        client: Some("Centreon".into()),
+        client_url: Some(settings.centreon.url.clone()),
+    }
+}
+
+/// `custom_details` (DESIGN §4.3). Absent values are left out rather than sent as null.
+fn custom_details(
+    settings: &Settings,
+    id: ResourceId,
+    problem: &Problem,
+    state: &str,
+) -> Map<String, Value> {
+    let ctx = &problem.context;
     let mut details = Map::new();
-    // Absent values are left out rather than sent as null.
     let mut put = |key: &str, value: Value| {
         if !value.is_null() {
             details.insert(key.to_owned(), value);
@@ -137,7 +170,12 @@ pub fn trigger(
         put("Serviceseverity", json!(ctx.service_severity));
         put("Output", json!(problem.output));
     }
+    details
+}
 
+/// The link to the resource in Centreon, then its notes and action URLs when set.
+fn links(settings: &Settings, id: ResourceId, names: &Names, ctx: &Context) -> Vec<Link> {
+    let is_host = id.is_host();
     let link_template = if is_host {
         &settings.centreon.host_link
     } else {
@@ -151,41 +189,15 @@ pub fn trigger(
             "Service in Centreon".to_owned()
         }),
     }];
-    if let Some(url) = &ctx.notes_url {
-        links.push(Link {
-            href: url.clone(),
-            text: Some("Notes".into()),
-        });
+    for (url, text) in [(&ctx.notes_url, "Notes"), (&ctx.action_url, "Action")] {
+        if let Some(url) = url {
+            links.push(Link {
+                href: url.clone(),
+                text: Some(text.into()),
+            });
+        }
     }
-    if let Some(url) = &ctx.action_url {
-        links.push(Link {
-            href: url.clone(),
-            text: Some("Action".into()),
-        });
-    }
-
-    Event {
-        routing_key: routing_key.to_owned(),
-        event_action: Action::Trigger,
-        dedup_key: dedup_key.to_owned(),
-        payload: Some(Payload {
-            summary,
-            source: settings
-                .centreon
-                .source
-                .clone()
-                .unwrap_or_else(|| names.host.clone()),
-            severity: settings.alerts.severity.of(is_host, problem.state),
-            timestamp: Some(pagerduty::format_timestamp(event_time)),
-            component: Some(names.service.clone().unwrap_or_else(|| names.host.clone())),
-            group: (!ctx.hostgroups.is_empty()).then(|| ctx.hostgroups.join(", ")),
-            class: Some(if is_host { "host" } else { "service" }.to_owned()),
-            custom_details: details,
-        }),
-        links,
-        client: Some("Centreon".into()),
-        client_url: Some(settings.centreon.url.clone()),
-    }
+    links
 }
 
 /// `{label: {value, uom, warn, crit, min, max}}`; a repeated label: the last wins.

@@ -33,8 +33,6 @@ test the routing keys, and inspect or operate the running daemon through its soc
 /// own synopsis, description and options, then exit status, environment, files.
 pub(super) fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
     use clap::CommandFactory;
-    use clap_mangen::roff::{bold, roman, Inline, Roff};
-
     let mut cmd = Cli::command()
         .disable_help_subcommand(true)
         .subcommand_value_name("COMMAND")
@@ -55,6 +53,15 @@ pub(super) fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
         man_command(&mut page, sub)?;
     }
 
+    trailer().to_writer(&mut page)?;
+    man.render_version_section(&mut page)?;
+
+    write_without_repeated_preambles(out, &page)
+}
+
+/// EXIT STATUS, ENVIRONMENT, FILES and SEE ALSO.
+fn trailer() -> clap_mangen::roff::Roff {
+    use clap_mangen::roff::{bold, roman, Inline, Roff};
     let mut roff = Roff::new();
     let item = |roff: &mut Roff, tag: Inline, text: &str| {
         roff.control("TP", []).text([tag]).text([roman(text)]);
@@ -112,12 +119,13 @@ pub(super) fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
         roman("(1), "),
         bold("/usr/share/doc/centreon-pagerduty/README.md"),
     ]);
-    roff.to_writer(&mut page)?;
-    man.render_version_section(&mut page)?;
+    roff
+}
 
-    // Each rendered part starts with roff's two-line apostrophe preamble: keep the first only.
+/// Each rendered part starts with roff's two-line apostrophe preamble: keep the first only.
+fn write_without_repeated_preambles(out: &mut dyn Write, page: &[u8]) -> std::io::Result<()> {
     let mut preamble_seen = [false, false];
-    for line in String::from_utf8_lossy(&page).lines() {
+    for line in String::from_utf8_lossy(page).lines() {
         let preamble = [".ie \\n(.g .ds Aq", ".el .ds Aq"]
             .iter()
             .position(|p| line.starts_with(p));

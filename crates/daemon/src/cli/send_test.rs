@@ -81,55 +81,31 @@ pub(super) async fn send_test(
         return ExitCode::from(crate::cli::EXIT_CONFIG);
     }
     let host = hostname();
+    let dedup_key = format!("centreon-pagerduty-test-{host}");
     let mut failed = false;
     for (name, key) in routes {
         let key = key.as_ref().map(|k| k.0.clone()).unwrap_or_default();
-        let dedup_key = format!("centreon-pagerduty-test-{host}");
         let event = if resolve {
             rules::payload::action_only(pagerduty::Action::Resolve, &key, &dedup_key)
         } else {
-            let mut details = serde_json::Map::new();
-            details.insert("sent_by".into(), json!("centreon-pagerduty send-test"));
-            details.insert("route".into(), json!(name));
-            pagerduty::Event {
-                routing_key: key.clone(),
-                event_action: pagerduty::Action::Trigger,
-                dedup_key: dedup_key.clone(),
-                payload: Some(pagerduty::Payload {
-                    summary: format!("centreon-pagerduty test event from {host} (route {name})"),
-                    source: host.clone(),
-                    severity: pagerduty::Severity::Info,
-                    timestamp: Some(pagerduty::format_timestamp(
-                        crate::service::state::now_ms() / 1000,
-                    )),
-                    component: Some("centreon-pagerduty".into()),
-                    group: None,
-                    class: Some("test".into()),
-                    custom_details: details,
-                }),
-                links: Vec::new(),
-                client: Some("Centreon".into()),
-                client_url: Some(loaded.config.centreon.url.clone()),
-            }
+            test_trigger(loaded, &host, name, &key, &dedup_key)
         };
         let outcome = crate::service::delivery::scrub(sender.send_now(&event).await, &key);
         let label = pagerduty::mask_routing_key(&key);
+        let action = event.event_action;
         match outcome {
             pagerduty::Outcome::Delivered if loaded.config.pagerduty.dry_run => println!(
-                "route {name} ({label}): dry run (pagerduty.dry_run = true): the {} was NOT sent \
-                 to PagerDuty; this is what would be sent:\n{}",
-                event.event_action,
+                "route {name} ({label}): dry run (pagerduty.dry_run = true): the {action} was NOT \
+                 sent to PagerDuty; this is what would be sent:\n{}",
                 event.to_masked_json()
             ),
             pagerduty::Outcome::Delivered => println!(
-                "route {name} ({label}): {} accepted by PagerDuty (dedup_key {dedup_key})",
-                event.event_action
+                "route {name} ({label}): {action} accepted by PagerDuty (dedup_key {dedup_key})"
             ),
             other => {
                 failed = true;
                 eprintln!(
-                    "route {name} ({label}): {} failed: {}",
-                    event.event_action,
+                    "route {name} ({label}): {action} failed: {}",
                     describe(&other)
                 );
             }
@@ -139,6 +115,39 @@ pub(super) async fn send_test(
         ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The test trigger (DESIGN §3.3): severity info, this machine's test dedup key.
+fn test_trigger(
+    loaded: &Loaded,
+    host: &str,
+    route: &str,
+    key: &str,
+    dedup_key: &str,
+) -> pagerduty::Event {
+    let mut details = serde_json::Map::new();
+    details.insert("sent_by".into(), json!("centreon-pagerduty send-test"));
+    details.insert("route".into(), json!(route));
+    pagerduty::Event {
+        routing_key: key.to_owned(),
+        event_action: pagerduty::Action::Trigger,
+        dedup_key: dedup_key.to_owned(),
+        payload: Some(pagerduty::Payload {
+            summary: format!("centreon-pagerduty test event from {host} (route {route})"),
+            source: host.to_owned(),
+            severity: pagerduty::Severity::Info,
+            timestamp: Some(pagerduty::format_timestamp(
+                crate::service::state::now_ms() / 1000,
+            )),
+            component: Some("centreon-pagerduty".into()),
+            group: None,
+            class: Some("test".into()),
+            custom_details: details,
+        }),
+        links: Vec::new(),
+        client: Some("Centreon".into()),
+        client_url: Some(loaded.config.centreon.url.clone()),
     }
 }
 

@@ -82,85 +82,25 @@ pub fn load_str(
     purpose: Purpose,
 ) -> Result<Loaded, ConfigErrors> {
     let file_name = path.map_or_else(|| "(defaults)".to_owned(), |p| p.display().to_string());
-
-    // Pass 1: the file alone, strictly, for errors with line and column.
-    let de = toml::Deserializer::new(text);
-    if let Err(e) = serde_path_to_error::deserialize::<_, Config>(de) {
-        let inner = e.inner();
-        let location = match inner.span() {
-            Some(span) => {
-                let (line, col) = line_col(text, span.start);
-                format!("{file_name}:{line}:{col}")
-            }
-            None => file_name.clone(),
-        };
-        let key = clean_path(&e.path().to_string());
-        return Err(ConfigErrors(vec![ConfigError {
-            location,
-            key,
-            message: first_line(inner.message()),
-        }]));
-    }
-
-    // Pass 2: defaults < file < environment.
+    strict(text, &file_name)?;
     let overrides: Vec<&(String, String)> = env
         .iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k[ENV_PREFIX.len()..].contains("__"))
         .collect();
-    let mut figment =
-        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
-    for (var, value) in &overrides {
-        let key = var[ENV_PREFIX.len()..].to_lowercase().replace("__", ".");
-        let value: figment::value::Value = value
-            .parse()
-            .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
-        figment = figment.merge(Serialized::defaults(figment::util::nest(&key, value)));
-    }
-    let config: Config = figment.extract().map_err(|e| {
-        ConfigErrors(
-            e.into_iter()
-                .map(|e| {
-                    let key = e.path.join(".");
-                    let var = format!("{ENV_PREFIX}{}", e.path.join("__").to_uppercase());
-                    ConfigError {
-                        location: var,
-                        key,
-                        message: first_line(&e.kind.to_string()),
-                    }
-                })
-                .collect(),
-        )
-    })?;
+    let config = layered(text, &overrides)?;
 
     // Pass 3: everything else, all at once.
-    let doc = toml_edit::ImDocument::parse(text.to_owned()).ok();
-    let locate = |key_path: &[&str]| -> String {
-        let var = format!(
-            "{ENV_PREFIX}{}",
-            key_path
-                .iter()
-                .filter(|s| s.parse::<usize>().is_err())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("__")
-                .to_uppercase()
-        );
-        if overrides.iter().any(|(k, _)| *k == var) {
-            return var;
-        }
-        match doc.as_ref().and_then(|d| span_of(d, key_path)) {
-            Some(offset) => {
-                let (line, col) = line_col(text, offset);
-                format!("{file_name}:{line}:{col}")
-            }
-            None => file_name.clone(),
-        }
+    let locator = Locator {
+        doc: toml_edit::ImDocument::parse(text.to_owned()).ok(),
+        text,
+        file_name: &file_name,
+        overrides: &overrides,
     };
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut err = |key_path: &[&str], message: String| {
         errors.push(ConfigError {
-            location: locate(key_path),
+            location: locator.locate(key_path),
             key: display_key(key_path),
             message,
         })
@@ -178,6 +118,85 @@ pub fn load_str(
         warnings,
         settings,
     })
+}
+
+/// Pass 1: the file alone, strictly, for the first syntax or type error with its position.
+fn strict(text: &str, file_name: &str) -> Result<(), ConfigErrors> {
+    let de = toml::Deserializer::new(text);
+    let Err(e) = serde_path_to_error::deserialize::<_, Config>(de) else {
+        return Ok(());
+    };
+    let inner = e.inner();
+    let location = match inner.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{file_name}:{line}:{col}")
+        }
+        None => file_name.to_owned(),
+    };
+    Err(ConfigErrors(vec![ConfigError {
+        location,
+        key: clean_path(&e.path().to_string()),
+        message: first_line(inner.message()),
+    }]))
+}
+
+/// Pass 2: defaults < file < environment (`CENTREON_PAGERDUTY_<SECTION>__<KEY>`).
+fn layered(text: &str, overrides: &[&(String, String)]) -> Result<Config, ConfigErrors> {
+    let mut figment =
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+    for (var, value) in overrides {
+        let key = var[ENV_PREFIX.len()..].to_lowercase().replace("__", ".");
+        let value: figment::value::Value = value
+            .parse()
+            .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+        figment = figment.merge(Serialized::defaults(figment::util::nest(&key, value)));
+    }
+    figment.extract().map_err(|e| {
+        ConfigErrors(
+            e.into_iter()
+                .map(|e| ConfigError {
+                    location: format!("{ENV_PREFIX}{}", e.path.join("__").to_uppercase()),
+                    key: e.path.join("."),
+                    message: first_line(&e.kind.to_string()),
+                })
+                .collect(),
+        )
+    })
+}
+
+/// Where a key's value came from: the environment variable that set it, else its position
+/// in the file.
+struct Locator<'a> {
+    doc: Option<toml_edit::ImDocument<String>>,
+    text: &'a str,
+    file_name: &'a str,
+    overrides: &'a [&'a (String, String)],
+}
+
+impl Locator<'_> {
+    fn locate(&self, key_path: &[&str]) -> String {
+        let var = format!(
+            "{ENV_PREFIX}{}",
+            key_path
+                .iter()
+                .filter(|s| s.parse::<usize>().is_err())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("__")
+                .to_uppercase()
+        );
+        if self.overrides.iter().any(|(k, _)| *k == var) {
+            return var;
+        }
+        match self.doc.as_ref().and_then(|d| span_of(d, key_path)) {
+            Some(offset) => {
+                let (line, col) = line_col(self.text, offset);
+                format!("{}:{line}:{col}", self.file_name)
+            }
+            None => self.file_name.to_owned(),
+        }
+    }
 }
 
 pub(super) fn first_line(s: &str) -> String {

@@ -164,36 +164,17 @@ impl Engine {
         let event_time = problem.check_time.unwrap_or(now);
         let incident = match rs.incident.take() {
             Some(incident) => incident,
-            None => {
-                let subject = Subject {
-                    is_host: id.is_host(),
-                    host: &names.host,
-                    service: names.service.as_deref(),
-                    state: problem.state,
-                    context: &problem.context,
-                };
-                let chosen = routing::choose(&self.settings, &subject);
-                match chosen.target {
-                    Target::Drop => {
-                        out.notes.push(Note::Dropped {
-                            resource: id,
-                            names,
-                            route: chosen.name.to_owned(),
-                        });
-                        return;
-                    }
-                    Target::Key(key) => Incident {
-                        dedup_key: payload::dedup_key(&self.settings, id, &names),
-                        route: chosen.name.to_owned(),
-                        routing_key: key.clone(),
-                        opened_check: event_time,
-                        opened_at: now,
-                        state: problem.state,
-                        acked: false,
-                        last_trigger_at: now,
-                    },
+            None => match self.open_incident(id, &names, &problem, event_time, now) {
+                Ok(incident) => incident,
+                Err(route) => {
+                    out.notes.push(Note::Dropped {
+                        resource: id,
+                        names,
+                        route,
+                    });
+                    return;
                 }
-            }
+            },
         };
         let routing_key = incident.routing_key.clone().unwrap_or_default();
         let event = payload::trigger(
@@ -220,6 +201,39 @@ impl Engine {
             last_trigger_at: now,
             ..incident
         });
+    }
+
+    /// A new incident, pinned to the route today's `[[route]]`s choose; `Err(route)` when that
+    /// route drops the problem.
+    fn open_incident(
+        &self,
+        id: ResourceId,
+        names: &Names,
+        problem: &Problem,
+        event_time: i64,
+        now: i64,
+    ) -> Result<Incident, String> {
+        let subject = Subject {
+            is_host: id.is_host(),
+            host: &names.host,
+            service: names.service.as_deref(),
+            state: problem.state,
+            context: &problem.context,
+        };
+        let chosen = routing::choose(&self.settings, &subject);
+        match chosen.target {
+            Target::Drop => Err(chosen.name.to_owned()),
+            Target::Key(key) => Ok(Incident {
+                dedup_key: payload::dedup_key(&self.settings, id, names),
+                route: chosen.name.to_owned(),
+                routing_key: key.clone(),
+                opened_check: event_time,
+                opened_at: now,
+                state: problem.state,
+                acked: false,
+                last_trigger_at: now,
+            }),
+        }
     }
 
     /// An acknowledge or resolve on a pinned incident.
