@@ -886,3 +886,77 @@ fn collapse_never_sends_a_useless_resolve() {
         actions(&never.dedup_key())
     );
 }
+
+/// DESIGN §4.7 (Centreon-HA): a daemon started on a spool idle longer than `[ha] resync_after`
+/// (its node was passive) treats its rule state as unknown and collapses what it queued before
+/// the gap, but the resolves of incidents open in PagerDuty. A problem still present pages
+/// again at its next status.
+#[test]
+fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
+    let mock = MockPagerDuty::start();
+    let mut d = Daemon::start(Config::new(&mock.url()).set_str("ha", "resync_after", "1s"));
+    let mut opened = Svc::new(4100, 41000);
+    let mut stale = Svc::new(4101, 41010);
+    d.post_ok(&[opened.first_ok(), stale.first_ok()]);
+    d.post_ok(&[opened.critical("CRITICAL: before the gap")]);
+    assert!(
+        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered())),
+        "the first trigger was not delivered\n{}",
+        d.log_tail(40)
+    );
+    // PagerDuty is down; this node queues a problem and a recovery, then goes passive.
+    mock.set_default(Reply::unavailable());
+    d.post_ok(&[stale.critical("CRITICAL: queued before the gap"), opened.recover()]);
+    assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    mock.set_default(Reply::Accept);
+    d.spawn();
+    d.wait_ready(WAIT);
+    // The open incident's resolve goes; the stale trigger does not.
+    let key = |s: &Svc| s.dedup_key();
+    assert!(
+        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered()
+            && r.action() == Some("resolve")
+            && r.dedup_key() == Some(key(&opened).as_str()))),
+        "the resolve of the incident open in PagerDuty was not kept\n{}",
+        d.log_tail(40)
+    );
+    // The problem still present pages at its next status (first sight again).
+    let t = stale.clock + 60;
+    let still = v2_service_status(
+        stale.host_id,
+        stale.service_id,
+        &stale.host,
+        &stale.service,
+        2,
+        true,
+        t,
+        t - 60,
+        2,
+        3,
+        "CRITICAL: still there after the gap",
+        "",
+    );
+    d.post_ok(&[still]);
+    assert!(
+        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered()
+            && r.summary().is_some_and(|s| s.contains("still there after the gap")))),
+        "a problem still present after the gap did not page\n{}",
+        d.log_tail(40)
+    );
+    let stale_triggers: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.delivered() && r.dedup_key() == Some(key(&stale).as_str()))
+        .filter_map(|r| r.summary().map(str::to_owned))
+        .collect();
+    assert!(
+        stale_triggers.iter().all(|s| !s.contains("queued before the gap")),
+        "a trigger queued before the gap was delivered: {stale_triggers:?}"
+    );
+    let status = d.cli(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status["last_resync_ms"].as_i64().is_some(), "{status:#}");
+    assert!(d.logs().contains("resync_after"), "the resync is logged");
+}

@@ -203,6 +203,16 @@ impl ResourceState {
         Ok(serde_json::from_str(s)?)
     }
 
+    /// The rule state is unknown (DESIGN §4.7, a spool idle longer than `[ha] resync_after`):
+    /// only the pinned incident is kept, so that a problem still present pages into it and a
+    /// recovery resolves it; the next status is a first sight.
+    pub fn resynced(self) -> ResourceState {
+        ResourceState {
+            incident: self.incident,
+            ..ResourceState::default()
+        }
+    }
+
     /// Remember a full status; true when it was already among the recent ones (a replay).
     /// Either way it becomes the anchor of the patch events that follow it.
     pub fn remember(&mut self, fingerprint: u64) -> bool {

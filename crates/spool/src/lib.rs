@@ -25,6 +25,7 @@
 
 mod operator;
 mod queue;
+mod resync;
 mod schema;
 mod writer;
 
@@ -34,8 +35,11 @@ use thiserror::Error;
 
 pub use operator::{DeadLetter, QueueStats};
 pub use queue::{Completion, Pending};
+pub use resync::Resync;
 pub use schema::SCHEMA_VERSION;
-pub use writer::{Batch, IncidentRow, NameRow, NewDelivery, RejectedLine, ResourceKey, StateRow};
+pub use writer::{
+    Batch, IncidentRow, NameRow, NewDelivery, RejectedLine, ResourceKey, StateRow, StoredState,
+};
 
 /// Rows kept in each of `rejected` and `dead_letters`.
 pub const MAX_KEPT_ROWS: i64 = 10_000;
@@ -86,7 +90,14 @@ pub type Result<T, E = SpoolError> = std::result::Result<T, E>;
 pub struct Spool {
     conn: Connection,
     path: PathBuf,
+    /// The rules generation (DESIGN §4.7): states written in an older one are stale.
+    generation: i64,
 }
+
+/// Counter: daemon time (ms) of the last batch from Broker committed.
+pub(crate) const LAST_INGEST: &str = "last_ingest_ms";
+/// Counter: the rules generation, bumped at each resync.
+pub(crate) const RULES_GENERATION: &str = "rules_generation";
 
 impl Spool {
     /// Open (creating if needed) the spool in `dir`, migrating it forward.
@@ -96,7 +107,11 @@ impl Spool {
             path: path.clone(),
             source,
         })?;
-        let mut spool = Self { conn, path };
+        let mut spool = Self {
+            conn,
+            path,
+            generation: 0,
+        };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
         if spool
@@ -108,6 +123,7 @@ impl Spool {
         }
         spool.configure()?;
         schema::migrate(&mut spool.conn, &spool.path)?;
+        spool.generation = spool.counter(RULES_GENERATION)?;
         Ok(spool)
     }
 
@@ -128,6 +144,7 @@ impl Spool {
             let spool = Self {
                 conn,
                 path: path.clone(),
+                generation: 0,
             };
             let version: i64 = spool
                 .conn
@@ -270,6 +287,15 @@ pub(crate) fn action_of(
     text.parse().map_err(|e: pagerduty::ParseActionError| {
         rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+pub(crate) fn set_counter(conn: &Connection, name: &str, value: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO counters(name, value) VALUES(?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![name, value])?;
+    Ok(())
 }
 
 pub(crate) fn add_counter(conn: &Connection, name: &str, delta: i64) -> Result<()> {

@@ -27,6 +27,8 @@ pub struct QueueStats {
     pub oldest_ingested_at_ms: Option<i64>,
     pub dead_letters: i64,
     pub rejected: i64,
+    /// Daemon time (ms) of the last resync (DESIGN §4.7), if any.
+    pub last_resync_ms: Option<i64>,
 }
 
 impl Spool {
@@ -51,6 +53,7 @@ impl Spool {
             oldest_ingested_at_ms: oldest,
             dead_letters,
             rejected,
+            last_resync_ms: Some(self.counter("last_resync_ms")?).filter(|&t| t > 0),
         })
     }
 

@@ -41,6 +41,9 @@ pub enum Completion {
         dedup_key: String,
         due_at_ms: i64,
         attempts: i64,
+        /// PagerDuty may have taken it (a timeout, a connection cut after the request left): a
+        /// trigger then counts as an incident open in PagerDuty.
+        maybe_delivered: bool,
     },
 }
 
@@ -114,6 +117,18 @@ impl Spool {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// After a crash, a trigger at the head of its queue may have been taken by PagerDuty
+    /// without the outcome being recorded: count its key as open, so that a collapse keeps the
+    /// episode's resolve. Returns how many keys were marked.
+    pub fn mark_unsettled_triggers_open(&mut self) -> Result<usize> {
+        Ok(self.conn.execute(
+            "INSERT OR IGNORE INTO open_in_pagerduty(dedup_key)
+             SELECT h.dedup_key FROM heads h JOIN deliveries d ON d.id = h.head_id
+             WHERE d.action = 'trigger'",
+            [],
+        )?)
+    }
+
     /// Whether PagerDuty has an incident open for `dedup_key`: a trigger was delivered after the
     /// last delivered resolve.
     pub fn open_in_pagerduty(&self, dedup_key: &str) -> Result<bool> {
@@ -182,11 +197,20 @@ impl Spool {
                     dedup_key,
                     due_at_ms,
                     attempts,
+                    maybe_delivered,
                 } => {
                     tx.prepare_cached(
                         "UPDATE heads SET due_at_ms=?2, attempts=?3 WHERE dedup_key=?1",
                     )?
                     .execute(params![dedup_key, due_at_ms, attempts])?;
+                    if *maybe_delivered {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO open_in_pagerduty(dedup_key)
+                             SELECT h.dedup_key FROM heads h JOIN deliveries d ON d.id = h.head_id
+                             WHERE h.dedup_key = ?1 AND d.action = 'trigger'",
+                        )?
+                        .execute(params![dedup_key])?;
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -53,6 +53,9 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE open_in_pagerduty(dedup_key TEXT PRIMARY KEY) WITHOUT ROWID;
      INSERT OR IGNORE INTO open_in_pagerduty SELECT dedup_key FROM incidents;
      INSERT OR IGNORE INTO open_in_pagerduty SELECT DISTINCT dedup_key FROM deliveries;",
+    // 2 → 3: the rules generation a resource's state was written in (DESIGN §4.7: after a
+    // resync, a state of an older generation is unknown but for its pinned incident).
+    "ALTER TABLE resources ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -2,7 +2,7 @@
 //! deliveries, incidents opened and closed, rejected lines) in ONE transaction. It never
 //! reads or completes the delivery queue.
 
-use crate::{add_counter, Result, Spool, MAX_KEPT_ROWS};
+use crate::{add_counter, set_counter, Result, Spool, LAST_INGEST, MAX_KEPT_ROWS};
 use pagerduty::Action;
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -50,6 +50,8 @@ pub struct Batch {
     pub names: Vec<NameRow>,
     pub deliveries: Vec<NewDelivery>,
     pub rejected: Vec<RejectedLine>,
+    /// Set for a batch from Broker: the time of the last ingest (DESIGN §4.7).
+    pub ingested_at_ms: Option<i64>,
 }
 
 /// A resource, as the spool keys it: `service_id` 0 is the host itself.
@@ -64,6 +66,14 @@ pub struct ResourceKey {
 pub struct StateRow {
     pub resource: ResourceKey,
     pub state: String,
+}
+
+/// A resource's stored rule state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    pub json: String,
+    /// Written before the last resync.
+    pub stale: bool,
 }
 
 /// A name learnt from a definition.
@@ -94,12 +104,20 @@ impl Batch {
 }
 
 impl Spool {
-    /// The stored state of a resource.
-    pub fn resource_state(&self, host_id: u64, service_id: u64) -> Result<Option<String>> {
+    /// The stored state of a resource, and whether it was written before the last resync
+    /// (DESIGN §4.7: its rule state is unknown then, but for its pinned incident).
+    pub fn resource_state(&self, host_id: u64, service_id: u64) -> Result<Option<StoredState>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT state FROM resources WHERE host_id=?1 AND service_id=?2")?
-            .query_row(params![host_id as i64, service_id as i64], |r| r.get(0))
+            .prepare_cached(
+                "SELECT state, generation FROM resources WHERE host_id=?1 AND service_id=?2",
+            )?
+            .query_row(params![host_id as i64, service_id as i64], |r| {
+                Ok(StoredState {
+                    json: r.get(0)?,
+                    stale: r.get::<_, i64>(1)? < self.generation,
+                })
+            })
             .optional()?)
     }
 
@@ -118,7 +136,10 @@ impl Spool {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
-        put_states(&tx, batch)?;
+        put_states(&tx, batch, self.generation)?;
+        if let Some(at) = batch.ingested_at_ms {
+            set_counter(&tx, LAST_INGEST, at)?;
+        }
         put_deliveries(&tx, &batch.deliveries)?;
         put_incidents(&tx, batch)?;
         if !batch.rejected.is_empty() {
@@ -136,14 +157,20 @@ impl Spool {
     }
 }
 
-fn put_states(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
+fn put_states(tx: &Transaction<'_>, batch: &Batch, generation: i64) -> Result<()> {
     let mut put_state = tx.prepare_cached(
-        "INSERT INTO resources(host_id, service_id, state) VALUES(?1, ?2, ?3)
-         ON CONFLICT(host_id, service_id) DO UPDATE SET state=excluded.state",
+        "INSERT INTO resources(host_id, service_id, state, generation) VALUES(?1, ?2, ?3, ?4)
+         ON CONFLICT(host_id, service_id) DO UPDATE SET state=excluded.state,
+             generation=excluded.generation",
     )?;
     for s in &batch.states {
         let k = s.resource;
-        put_state.execute(params![k.host_id as i64, k.service_id as i64, s.state])?;
+        put_state.execute(params![
+            k.host_id as i64,
+            k.service_id as i64,
+            s.state,
+            generation
+        ])?;
     }
     let mut put_name = tx.prepare_cached(
         "INSERT INTO names(host_id, service_id, name) VALUES(?1, ?2, ?3)

@@ -89,16 +89,15 @@ fn state_survives_reopen_and_retry_reschedules() {
                 dedup_key: "a".into(),
                 due_at_ms: 1_000,
                 attempts: 3,
+                maybe_delivered: false,
             }],
             5,
         )
         .unwrap();
     }
     let s = Spool::open(dir.path()).unwrap();
-    assert_eq!(
-        s.resource_state(1, 2).unwrap().as_deref(),
-        Some("{\"v\":1}")
-    );
+    let stored = s.resource_state(1, 2).unwrap().unwrap();
+    assert_eq!((stored.json.as_str(), stored.stale), ("{\"v\":1}", false));
     assert_eq!(s.name(1, 0).unwrap().as_deref(), Some("host-1"));
     assert!(s.due(RK, 999, 10, &|_| false).unwrap().is_empty());
     let due = s.due(RK, 1_000, 10, &|_| false).unwrap();
@@ -290,6 +289,7 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     conn.execute_batch(
         "DROP TABLE open_in_pagerduty;
+         ALTER TABLE resources DROP COLUMN generation;
          INSERT INTO incidents VALUES (7, 0, 'held', 'h', 'default', 1, 0, 1);
          PRAGMA user_version = 1;",
     )
@@ -299,4 +299,93 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
     assert!(s.open_in_pagerduty("queued").unwrap());
     assert!(s.open_in_pagerduty("held").unwrap());
     assert!(!s.open_in_pagerduty("other").unwrap());
+}
+
+/// DESIGN §4.7: after a gap, states written before the resync are stale, and what was queued
+/// before the gap is collapsed but the resolves of incidents open in PagerDuty.
+#[test]
+fn resync_marks_states_stale_and_collapses_the_stale_queue_but_needed_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert_eq!(s.last_ingest_ms().unwrap(), None);
+    let mut b = batch(vec![
+        delivery("open", "trigger", 1),
+        delivery("open", "resolve", 2),
+        delivery("never", "trigger", 3),
+        delivery("never", "resolve", 4),
+    ]);
+    b.states.push(StateRow {
+        resource: ResourceKey {
+            host_id: 1,
+            service_id: 2,
+        },
+        state: "{}".into(),
+    });
+    b.ingested_at_ms = Some(5);
+    s.commit_batch(&b).unwrap();
+    assert_eq!(s.last_ingest_ms().unwrap(), Some(5));
+    // 'open' had its trigger delivered: PagerDuty has an incident open for it.
+    let head = s.due(RK, 10, 10, &|k| k != "open").unwrap().remove(0);
+    s.complete(
+        &[Completion::Done {
+            id: head.id,
+            dedup_key: "open".into(),
+        }],
+        6,
+    )
+    .unwrap();
+
+    s.begin_resync(100).unwrap();
+    assert!(s.resource_state(1, 2).unwrap().unwrap().stale);
+    let r = s.collapse_before_resync(5, 100).unwrap();
+    assert_eq!((r.collapsed, r.kept_resolves), (2, 1));
+    let due = s.due(RK, 100, 10, &|_| false).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|p| (p.dedup_key.as_str(), p.action))
+            .collect::<Vec<_>>(),
+        vec![("open", Action::Resolve)]
+    );
+    assert!(s.stats().unwrap().last_resync_ms == Some(100));
+    // A state written after the resync is current, across a reopen.
+    let mut b = Batch::default();
+    b.states.push(StateRow {
+        resource: ResourceKey {
+            host_id: 1,
+            service_id: 2,
+        },
+        state: "{}".into(),
+    });
+    s.commit_batch(&b).unwrap();
+    drop(s);
+    let s = Spool::open(dir.path()).unwrap();
+    assert!(!s.resource_state(1, 2).unwrap().unwrap().stale);
+}
+
+/// A trigger PagerDuty may have taken without an answer (a timeout; a crash before the outcome
+/// was recorded) counts as an incident open in PagerDuty: a collapse then keeps the resolve.
+#[test]
+fn a_trigger_with_an_unknown_outcome_counts_as_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    s.commit_batch(&batch(vec![
+        delivery("timeout", "trigger", 1),
+        delivery("refused", "trigger", 2),
+        delivery("crash", "trigger", 3),
+    ]))
+    .unwrap();
+    let retry = |key: &str, maybe_delivered: bool| Completion::Retry {
+        dedup_key: key.into(),
+        due_at_ms: 10,
+        attempts: 1,
+        maybe_delivered,
+    };
+    s.complete(&[retry("timeout", true), retry("refused", false)], 5)
+        .unwrap();
+    assert!(s.open_in_pagerduty("timeout").unwrap());
+    assert!(!s.open_in_pagerduty("refused").unwrap());
+    assert!(!s.open_in_pagerduty("crash").unwrap());
+    // At start, every trigger at the head of its queue may have gone out before a crash.
+    assert_eq!(s.mark_unsettled_triggers_open().unwrap(), 2);
+    assert!(s.open_in_pagerduty("crash").unwrap());
 }

@@ -52,6 +52,9 @@ pub struct Status {
     #[serde(default)]
     pub collapsed: u64,
     pub spool_bytes: u64,
+    /// Daemon time (ms) of the last start on a spool idle longer than `[ha] resync_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resync_ms: Option<i64>,
     /// Set when the status was read from the spool because the daemon did not answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<String>,
@@ -77,6 +80,7 @@ impl Status {
             last_event_age_seconds: None,
             collapsed: 0,
             spool_bytes,
+            last_resync_ms: stats.last_resync_ms,
             daemon: None,
             daemon_error: None,
         }

@@ -123,6 +123,12 @@ pub(super) fn print_status(v: &Status) {
             println!("    {:<16} {:<8} {}", p.route, p.routing_key, p.reason);
         }
     }
+    if let Some(at) = v.last_resync_ms {
+        println!(
+            "  last resync          {} (the spool had been idle longer than [ha] resync_after)",
+            time_of(at)
+        );
+    }
     if let Some(e) = &v.last_error {
         println!("  last error           {e}");
     }

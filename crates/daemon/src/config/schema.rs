@@ -22,6 +22,7 @@ pub struct Config {
     pub route: Vec<RouteConfig>,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
+    pub ha: HaConfig,
 }
 
 impl Config {
@@ -319,6 +320,22 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: LogLevel::Info,
+        }
+    }
+}
+
+/// `[ha]` (DESIGN §4.7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HaConfig {
+    /// A spool whose last ingest is older than this starts with its rule state unknown (0 = off).
+    pub resync_after: HumanDuration,
+}
+
+impl Default for HaConfig {
+    fn default() -> Self {
+        Self {
+            resync_after: HumanDuration::secs(600),
         }
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod telemetry;
 
 use crate::config::Loaded;
 use crate::service::ingest::Ingest;
+use crate::service::state::Counter;
 use crate::service::state::{now_ms, Shared};
 use anyhow::{bail, Context as _};
 use delivery::Sender;
@@ -35,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UnixListener;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How `run` ended, for the exit code.
 #[derive(Debug)]
@@ -62,7 +63,8 @@ pub async fn run(
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    let (spool, reader) = open_spool(&cfg.spool.dir)?;
+    let (mut spool, reader) = open_spool(&cfg.spool.dir)?;
+    let gap = begin_resync_if_idle(&mut spool, cfg.ha.resync_after.0)?;
     let sender =
         Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
     let (listener, bound_path) = listen(&cfg.listen, activated)?;
@@ -84,7 +86,13 @@ pub async fn run(
         crate::api::server::router(shared.clone()),
         stop_rx.clone(),
     ));
-    let delivery = tokio::spawn(delivery::run(shared.clone(), sender, stop_rx.clone()));
+    let delivery = {
+        let (shared, stop) = (shared.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            prepare_queue(&shared, gap).await;
+            delivery::run(shared, sender, stop).await
+        })
+    };
     serve_metrics(&cfg.metrics.listen, &shared, stop_rx).await;
     let health = tokio::spawn(health_task(shared.clone()));
 
@@ -127,6 +135,73 @@ fn open_spool(dir: &str) -> Result<(Spool, Spool), RunError> {
     };
     let reader = Spool::open(&dir).map_err(|e| RunError::Other(e.into()))?;
     Ok((spool, reader))
+}
+
+/// DESIGN §4.7: a spool whose last ingest is older than `resync_after` (0 = off) was not the
+/// active one: its rule state becomes unknown now, before any ingest (one counter). Returns
+/// the last ingest's time, whose stale queue is collapsed before delivery starts.
+fn begin_resync_if_idle(
+    spool: &mut Spool,
+    resync_after: Duration,
+) -> Result<Option<i64>, RunError> {
+    let now = now_ms();
+    let last = spool
+        .last_ingest_ms()
+        .map_err(|e| RunError::Other(e.into()))?;
+    let Some(last) = last.filter(|&t| {
+        !resync_after.is_zero() && now.saturating_sub(t) > resync_after.as_millis() as i64
+    }) else {
+        return Ok(None);
+    };
+    spool
+        .begin_resync(now)
+        .map_err(|e| RunError::Other(e.into()))?;
+    warn!(
+        idle_seconds = (now - last) / 1000,
+        "The spool was idle longer than [ha] resync_after (this node was passive, or stopped): \
+         rule state is unknown, every resource is at first sight again (open incidents stay \
+         pinned), and what was queued before the gap is collapsed but resolves of incidents \
+         still open."
+    );
+    Ok(Some(last))
+}
+
+/// Before the first delivery (after READY: these read the queue): a trigger at the head of
+/// its queue may have reached PagerDuty before a crash without its outcome being recorded, so
+/// its key counts as open (a collapse then keeps the episode's resolve); and after a gap
+/// (`gap`: the last ingest), what was queued before it goes, but resolves of incidents open
+/// in PagerDuty.
+async fn prepare_queue(shared: &Arc<Shared>, gap: Option<i64>) {
+    let shared2 = shared.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut spool = shared2
+            .spool
+            .lock()
+            .map_err(|_| "spool lock poisoned".to_owned())?;
+        spool
+            .mark_unsettled_triggers_open()
+            .map_err(|e| e.to_string())?;
+        gap.map(|last| spool.collapse_before_resync(last, now_ms()))
+            .transpose()
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match result {
+        Ok(Ok(None)) => {}
+        Ok(Ok(Some(r))) => {
+            shared.metrics.add(Counter::Resyncs, 1);
+            shared.metrics.add(Counter::Collapsed, r.collapsed as u64);
+            warn!(
+                collapsed = r.collapsed,
+                kept_resolves = r.kept_resolves,
+                "Resync: deliveries queued before the gap collapsed."
+            );
+        }
+        Ok(Err(e)) => {
+            error!(error = %e, "Cannot prepare the delivery queue; it is delivered as it is.")
+        }
+        Err(e) => error!(error = %e, "Queue preparation task failed."),
+    }
 }
 
 /// The activated socket, else one bound at `listen.socket` (returned to be removed at stop).

@@ -120,7 +120,8 @@ impl rules::Store for BatchStore<'_> {
         self.touched.insert(id);
         if !self.cache.states.contains_key(&id) {
             let loaded = match self.spool.resource_state(id.host_id, id.service_id) {
-                Ok(Some(json)) => match ResourceState::from_json(&json) {
+                Ok(Some(stored)) => match ResourceState::from_json(&stored.json) {
+                    Ok(st) if stored.stale => Some(st.resynced()),
                     Ok(st) => Some(st),
                     Err(e) => {
                         self.cache.read_errors.push(format!("{id}: {e}"));

@@ -24,11 +24,12 @@ pub enum Counter {
     Collapsed,
     ClockSkew,
     BatchesRefused,
+    Resyncs,
 }
 
 impl Counter {
     /// Every counter, in the order they are rendered (a family's members together).
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 17] = [
         Counter::EventsReceived,
         Counter::EventsAccepted,
         Counter::EventsIgnored,
@@ -45,6 +46,7 @@ impl Counter {
         Counter::Collapsed,
         Counter::ClockSkew,
         Counter::BatchesRefused,
+        Counter::Resyncs,
     ];
 
     /// (metric family, help, label).
@@ -89,6 +91,11 @@ impl Counter {
                 "",
             ),
             BatchesRefused => ("batches_refused_total", "Batches answered 503.", ""),
+            Resyncs => (
+                "resyncs_total",
+                "Starts on a spool idle longer than [ha] resync_after (rule state unknown).",
+                "",
+            ),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use super::policy::{backoff, throttle_pause};
 use super::state::Ticket;
-use super::transport::{scrub, Sender};
+use super::transport::{scrub, Sender, Sent};
 use crate::config::DeliveryConfig;
 use crate::service::state::{now_ms, Counter, Shared};
 use pagerduty::Outcome;
@@ -38,25 +38,21 @@ pub(super) async fn deliver(
     ticket: Ticket,
     jitter: f64,
 ) -> Vec<Completion> {
-    let outcome = match send(sender, p).await {
-        Ok(outcome) => outcome,
+    let sent = match send(sender, p).await {
+        Ok(sent) => sent,
         Err(c) => return vec![c],
     };
     let now = now_ms();
     shared.delivery.probe_answered(&p.routing_key, ticket, now);
-    vec![judge(
-        shared,
-        cfg,
-        p,
-        ticket,
-        jitter,
-        scrub(outcome, &p.routing_key),
-        now,
-    )]
+    let sent = Sent {
+        outcome: scrub(sent.outcome, &p.routing_key),
+        ..sent
+    };
+    vec![judge(shared, cfg, p, ticket, jitter, sent, now)]
 }
 
 /// The request: the queued body, marked late if it is, shrunk once after a 413.
-async fn send(sender: &Sender, p: &Pending) -> Result<Outcome, Completion> {
+async fn send(sender: &Sender, p: &Pending) -> Result<Sent, Completion> {
     let mut event: pagerduty::Event = serde_json::from_str(&p.body).map_err(|e| {
         error!(dedup_key = %p.dedup_key, error = %e, "A queued event cannot be read; it goes to dead letters.");
         Completion::DeadLetter {
@@ -75,17 +71,17 @@ async fn send(sender: &Sender, p: &Pending) -> Result<Outcome, Completion> {
         }
     }
     let masked = event.to_masked_json();
-    let mut outcome = sender.send(event.to_body(), &masked).await;
-    if outcome == Outcome::TooLarge {
+    let mut sent = sender.send(event.to_body(), &masked).await;
+    if sent.outcome == Outcome::TooLarge {
         warn!(dedup_key = %p.dedup_key, "PagerDuty answered 413: retrying once with custom_details shrunk to 64 KB.");
-        outcome = sender.send(event.to_body_shrunk(), &masked).await;
-        if outcome == Outcome::TooLarge {
-            outcome = Outcome::Rejected {
+        sent = sender.send(event.to_body_shrunk(), &masked).await;
+        if sent.outcome == Outcome::TooLarge {
+            sent.outcome = Outcome::Rejected {
                 message: "413 Payload Too Large, even with custom_details shrunk to 64 KB".into(),
             };
         }
     }
-    Ok(outcome)
+    Ok(sent)
 }
 
 /// The answer's consequences: metrics, logs, the routing key's state, and the completion.
@@ -95,16 +91,21 @@ fn judge(
     p: &Pending,
     ticket: Ticket,
     jitter: f64,
-    outcome: Outcome,
+    sent: Sent,
     now: i64,
 ) -> Completion {
+    let Sent {
+        outcome,
+        maybe_taken,
+    } = sent;
     let m = &shared.metrics;
     let state = &shared.delivery;
     let label = pagerduty::mask_routing_key(&p.routing_key);
-    let retry_at = |due_at_ms: i64, attempts: i64| Completion::Retry {
+    let retry_at = |due_at_ms: i64, attempts: i64, maybe_delivered: bool| Completion::Retry {
         dedup_key: p.dedup_key.clone(),
         due_at_ms,
         attempts,
+        maybe_delivered,
     };
     let probe_at = now + cfg.config_probe.0.as_millis() as i64;
     match outcome {
@@ -127,7 +128,7 @@ fn judge(
             if new {
                 warn!(route = %p.route, routing_key = %label, pause_ms = until - now, "PagerDuty answered 429: every event of this routing key waits.");
             }
-            retry_at(until, p.attempts)
+            retry_at(until, p.attempts, false)
         }
         Outcome::Retry { reason } => {
             m.add(Counter::DeliveriesRetried, 1);
@@ -135,12 +136,14 @@ fn judge(
             let wait = backoff(cfg.backoff_min.0, cfg.backoff_max.0, attempts, jitter);
             warn!(resource = %p.resource, dedup_key = %p.dedup_key, attempt = p.attempts + 1, retry_in_ms = wait.as_millis() as u64, %reason, "Delivery failed; will retry.");
             shared.set_last_error(format!("{}: {reason}", p.dedup_key));
-            retry_at(now + wait.as_millis() as i64, p.attempts + 1)
+            // PagerDuty may have taken it (a timeout, an answer cut short): unknown counts as
+            // taken, so that a later collapse keeps the episode's resolve.
+            retry_at(now + wait.as_millis() as i64, p.attempts + 1, maybe_taken)
         }
         Outcome::RoutingKeyRejected { message } | Outcome::ConfigError { reason: message } => {
             m.add(Counter::DeliveriesConfigError, 1);
             pause_for_config(shared, p, &label, probe_at, &message, now);
-            retry_at(probe_at, p.attempts)
+            retry_at(probe_at, p.attempts, false)
         }
         Outcome::Rejected { message } => {
             m.add(Counter::DeliveriesDeadLettered, 1);

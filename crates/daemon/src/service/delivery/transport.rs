@@ -46,38 +46,64 @@ impl Sender {
 
     /// Send one event now (used by `send-test`).
     pub async fn send_now(&self, event: &pagerduty::Event) -> Outcome {
-        self.send(event.to_body(), &event.to_masked_json()).await
+        self.send(event.to_body(), &event.to_masked_json())
+            .await
+            .outcome
     }
 
-    pub(super) async fn send(&self, body: Vec<u8>, masked: &str) -> Outcome {
-        match self {
+    /// Send one request and classify what came back.
+    pub(super) async fn send(&self, body: Vec<u8>, masked: &str) -> Sent {
+        let client = match self {
             Sender::DryRun => {
                 info!(event = %masked, "Dry run: not sent.");
-                Outcome::Delivered
+                return Sent::answered(Outcome::Delivered);
             }
-            Sender::Http { client, url } => {
-                let response = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let bytes = r.bytes().await.unwrap_or_default();
-                        pagerduty::classify_response(status, &bytes)
-                    }
-                    Err(e) => {
-                        pagerduty::classify_transport(transport_failure(&e), &error_chain(&e))
-                    }
+            Sender::Http { client, url } => client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body),
+        };
+        match client.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let bytes = r.bytes().await.unwrap_or_default();
+                Sent::answered(pagerduty::classify_response(status, &bytes))
+            }
+            Err(e) => {
+                let failure = transport_failure(&e);
+                Sent {
+                    outcome: pagerduty::classify_transport(failure, &error_chain(&e)),
+                    // The request may have reached PagerDuty before the failure.
+                    maybe_taken: matches!(
+                        failure,
+                        TransportFailure::Timeout
+                            | TransportFailure::Reset
+                            | TransportFailure::Other
+                    ),
                 }
             }
         }
     }
 }
 
-/// The error and its sources, joined, for the operator.
+/// What a request came to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sent {
+    pub(crate) outcome: Outcome,
+    /// No answer, but PagerDuty may have taken the event (a timeout, a connection cut after
+    /// the request left).
+    pub(crate) maybe_taken: bool,
+}
+
+impl Sent {
+    fn answered(outcome: Outcome) -> Self {
+        Sent {
+            outcome,
+            maybe_taken: false,
+        }
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();

@@ -91,6 +91,11 @@ impl Effects {
         self.touched = std::mem::take(&mut store.touched);
     }
 
+    /// The effects of a batch from Broker: its commit records the time of the last ingest.
+    pub fn received_from_broker(&mut self, now_ms: i64) {
+        self.batch.ingested_at_ms = Some(now_ms);
+    }
+
     /// Not committed: forget what the rules changed in memory.
     pub fn abandon(&self, cache: &mut StateCache) {
         cache.forget(&self.touched);

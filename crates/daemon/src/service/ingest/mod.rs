@@ -94,6 +94,7 @@ pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
         }
     }
     effects.finish(&mut store, now_ms);
+    effects.received_from_broker(now_ms);
     drop(store);
     if let Some(e) = failed {
         effects.abandon(cache);
