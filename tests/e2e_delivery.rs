@@ -906,7 +906,10 @@ fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
     );
     // PagerDuty is down; this node queues a problem and a recovery, then goes passive.
     mock.set_default(Reply::unavailable());
-    d.post_ok(&[stale.critical("CRITICAL: queued before the gap"), opened.recover()]);
+    d.post_ok(&[
+        stale.critical("CRITICAL: queued before the gap"),
+        opened.recover(),
+    ]);
     assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
     std::thread::sleep(Duration::from_millis(1500));
 
@@ -941,7 +944,8 @@ fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
     d.post_ok(&[still]);
     assert!(
         mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered()
-            && r.summary().is_some_and(|s| s.contains("still there after the gap")))),
+            && r.summary()
+                .is_some_and(|s| s.contains("still there after the gap")))),
         "a problem still present after the gap did not page\n{}",
         d.log_tail(40)
     );
@@ -952,7 +956,9 @@ fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
         .filter_map(|r| r.summary().map(str::to_owned))
         .collect();
     assert!(
-        stale_triggers.iter().all(|s| !s.contains("queued before the gap")),
+        stale_triggers
+            .iter()
+            .all(|s| !s.contains("queued before the gap")),
         "a trigger queued before the gap was delivered: {stale_triggers:?}"
     );
     let status = d.cli(&["status", "--json"]);

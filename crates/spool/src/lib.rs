@@ -21,11 +21,13 @@
 //!   each; the oldest are dropped and counted in `counters`.
 //! - **Schema.** Migrations are forward-only and keyed by `PRAGMA user_version`. A database
 //!   written by a newer binary is refused ([`SpoolError::TooNew`]); a damaged one gives
-//!   [`SpoolError::Damaged`]. Nothing is ever deleted to "repair" a spool.
+//!   [`SpoolError::Damaged`]. Nothing is ever deleted to "repair" a spool: [`quarantine`]
+//!   moves a damaged one aside and carries what can be read into a fresh one.
 
 mod operator;
 mod queue;
 mod resync;
+mod salvage;
 mod schema;
 mod writer;
 
@@ -36,6 +38,7 @@ use thiserror::Error;
 pub use operator::{DeadLetter, QueueStats};
 pub use queue::{Completion, Pending};
 pub use resync::Resync;
+pub use salvage::{quarantine, quarantine_running, Damage};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
     Batch, IncidentRow, NameRow, NewDelivery, RejectedLine, ResourceKey, StateRow, StoredState,

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -56,6 +56,11 @@ const MIGRATIONS: &[&str] = &[
     // 2 → 3: the rules generation a resource's state was written in (DESIGN §4.7: after a
     // resync, a state of an older generation is unknown but for its pinned incident).
     "ALTER TABLE resources ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
+    // 3 → 4: damage found and set aside (DESIGN §4.5), loud until acknowledged.
+    "CREATE TABLE damage(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, aside TEXT NOT NULL,
+        detail TEXT NOT NULL, carried_deliveries INTEGER NOT NULL, lost_rows INTEGER NOT NULL,
+        acknowledged_at_ms INTEGER);",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -290,6 +290,7 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
     conn.execute_batch(
         "DROP TABLE open_in_pagerduty;
          ALTER TABLE resources DROP COLUMN generation;
+         DROP TABLE damage;
          INSERT INTO incidents VALUES (7, 0, 'held', 'h', 'default', 1, 0, 1);
          PRAGMA user_version = 1;",
     )
@@ -388,4 +389,77 @@ fn a_trigger_with_an_unknown_outcome_counts_as_open() {
     // At start, every trigger at the head of its queue may have gone out before a crash.
     assert_eq!(s.mark_unsettled_triggers_open().unwrap(), 2);
     assert!(s.open_in_pagerduty("crash").unwrap());
+}
+
+/// Overwrite `pages` pages of 4 KiB in the middle of a closed spool's database file.
+fn corrupt_middle(dir: &std::path::Path, pages: usize) {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = dir.join(DB_FILE);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.seek(SeekFrom::Start((len / 2) & !4095)).unwrap();
+    f.write_all(&vec![0xA5; 4096 * pages]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// DESIGN §4.5: a damaged spool is set aside (never deleted), what can be read is carried
+/// into a fresh one, and the damage stays recorded until an operator acknowledges it.
+#[test]
+fn a_damaged_spool_is_set_aside_and_what_can_be_read_is_carried_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 5_000;
+    {
+        let mut s = Spool::open(dir.path()).unwrap();
+        let many: Vec<NewDelivery> = (0..total)
+            .map(|i| {
+                let mut d = delivery(&format!("key-{i}"), "trigger", i);
+                d.body = format!(
+                    "{{\"event_action\":\"trigger\",\"pad\":\"{}\"}}",
+                    "x".repeat(300)
+                );
+                d
+            })
+            .collect();
+        s.commit_batch(&batch(many)).unwrap();
+        drop(s);
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    corrupt_middle(dir.path(), 8);
+    let before = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+
+    let (fresh, damage) = spool::quarantine(
+        dir.path(),
+        "20261206T030000Z",
+        "database disk image is malformed",
+        42,
+    )
+    .unwrap();
+    let aside = dir.path().join("spool.damaged-20261206T030000Z");
+    assert_eq!(damage.aside, aside.display().to_string());
+    assert_eq!(
+        std::fs::read(aside.join(DB_FILE)).unwrap(),
+        before,
+        "the damaged file is kept as it was"
+    );
+    assert!(!aside.join("salvage-working-copy").exists());
+    let pending = fresh.stats().unwrap().pending;
+    assert_eq!(pending, damage.carried_deliveries);
+    assert!(
+        pending > total / 2 && pending < total,
+        "{pending} of {total} carried over"
+    );
+    assert!(damage.lost_rows > 0, "{damage:?}");
+    // The carried deliveries keep their ids and are due.
+    let due = fresh.due(RK, 100, 3, &|_| false).unwrap();
+    assert_eq!(due.len(), 3);
+    assert_eq!(due[0].id, 1);
+
+    // Loud until acknowledged, across a reopen.
+    drop(fresh);
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert_eq!(s.damage().unwrap().map(|d| d.at_ms), Some(42));
+    assert_eq!(s.acknowledge_damage(50).unwrap(), 1);
+    assert_eq!(s.damage().unwrap(), None);
 }

@@ -268,3 +268,30 @@ pub async fn purge(
         Err(r) => r,
     }
 }
+
+/// An operator has seen the damage of a spool set aside (DESIGN §4.5).
+pub async fn acknowledge_damage(
+    State(shared): State<Arc<Shared>>,
+    Extension(peer): Extension<Option<Peer>>,
+    _body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = forbidden_unless_privileged(peer) {
+        return r;
+    }
+    match blocking(move || {
+        shared
+            .spool
+            .lock()
+            .map_err(|_| "spool lock poisoned".to_owned())?
+            .acknowledge_damage(now_ms())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(n) => {
+            info!(records = n, "Spool damage acknowledged by an operator.");
+            reply(StatusCode::OK, serde_json::json!({ "acknowledged": n }))
+        }
+        Err(r) => r,
+    }
+}

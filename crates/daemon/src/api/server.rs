@@ -44,6 +44,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/dead-letters/retry", post(crate::api::operator::retry))
         .route("/v1/dead-letters/purge", post(crate::api::operator::purge))
+        .route(
+            "/v1/spool/acknowledge-damage",
+            post(crate::api::operator::acknowledge_damage),
+        )
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)
 }
@@ -111,7 +115,9 @@ async fn post_events(
     match tokio::task::spawn_blocking(move || ingest::process(&shared2, &bytes)).await {
         Ok(Ok(reply)) => (StatusCode::OK, Json(reply)).into_response(),
         Ok(Err(IngestError::Full(why))) => error(StatusCode::SERVICE_UNAVAILABLE, &why),
-        Ok(Err(IngestError::Storage(why))) => error(StatusCode::SERVICE_UNAVAILABLE, &why),
+        Ok(Err(IngestError::Storage(why) | IngestError::Damaged(why) | IngestError::Io(why))) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, &why)
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

@@ -19,7 +19,7 @@ pub struct Peer {
 
 pub fn collect(shared: &Shared) -> Result<Status, String> {
     let now = now_ms();
-    let (stats, size) = {
+    let (stats, size, damage) = {
         let spool = shared
             .spool
             .lock()
@@ -27,6 +27,7 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
         (
             spool.stats().map_err(|e| e.to_string())?,
             spool.size_bytes(),
+            spool.damage().unwrap_or(None),
         )
     };
     let paused = shared
@@ -55,6 +56,7 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
         last_error: shared.last_error.lock().ok().and_then(|e| e.clone()),
         last_event_age_seconds: last_event.map(|t| (now / 1000 - t).max(0)),
         collapsed: shared.metrics.get(Counter::Collapsed),
+        spool_damage: damage,
         ..Status::of_spool(&stats, size, now)
     })
 }
@@ -89,6 +91,11 @@ pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
             ),
             ("dead_letters", "Dead letters kept.", s.dead_letters as f64),
             ("paused_keys", "Routing keys paused.", s.paused.len() as f64),
+            (
+                "spool_damaged",
+                "1 while a damaged spool set aside is not acknowledged.",
+                f64::from(u8::from(s.spool_damage.is_some())),
+            ),
             (
                 "spool_bytes",
                 "Spool size (database + WAL).",

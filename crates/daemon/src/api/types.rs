@@ -55,6 +55,9 @@ pub struct Status {
     /// Daemon time (ms) of the last start on a spool idle longer than `[ha] resync_after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resync_ms: Option<i64>,
+    /// The spool was found damaged and set aside, and no operator has acknowledged it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_damage: Option<spool::Damage>,
     /// Set when the status was read from the spool because the daemon did not answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<String>,
@@ -81,6 +84,7 @@ impl Status {
             collapsed: 0,
             spool_bytes,
             last_resync_ms: stats.last_resync_ms,
+            spool_damage: None,
             daemon: None,
             daemon_error: None,
         }

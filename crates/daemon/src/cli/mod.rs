@@ -2,6 +2,7 @@
 
 mod check_config;
 mod client;
+mod damage;
 mod dead_letters;
 mod incidents;
 mod inject;
@@ -98,6 +99,11 @@ pub enum Command {
         #[command(subcommand)]
         action: DeadLettersAction,
     },
+    /// The spool: acknowledge-damage clears the alarm of a damaged spool set aside.
+    Spool {
+        #[command(subcommand)]
+        action: SpoolAction,
+    },
     /// Post raw Broker events (NDJSON) to the daemon as the shim does.
     Inject {
         /// NDJSON file; `-` reads standard input.
@@ -142,6 +148,12 @@ pub enum DeadLettersAction {
     },
     /// Delete every dead letter.
     Purge,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SpoolAction {
+    /// The damage reported by status has been seen (the files set aside stay where they are).
+    AcknowledgeDamage,
 }
 
 fn parse_duration_secs(s: &str) -> Result<i64, String> {
@@ -235,6 +247,9 @@ fn operator(config_path: Option<&Path>, command: &Command) -> ExitCode {
         Command::Pause { route } => pause::pause(&target, route, true),
         Command::Resume { route } => pause::pause(&target, route, false),
         Command::DeadLetters { action } => dead_letters::dead_letters(&target, action),
+        Command::Spool {
+            action: SpoolAction::AcknowledgeDamage,
+        } => damage::acknowledge_damage(&target),
         _ => ExitCode::from(EXIT_CONFIG),
     }
 }

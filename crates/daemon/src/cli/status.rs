@@ -43,6 +43,7 @@ pub(super) fn fetch_status(t: &Target) -> Result<(Status, Source), (anyhow::Erro
         .stats()
         .map_err(|e| (anyhow::anyhow!("{daemon_err:#}"), e.into()))?;
     let mut status = Status::of_spool(&stats, spool.size_bytes(), crate::service::state::now_ms());
+    status.spool_damage = spool.damage().unwrap_or(None);
     status.paused = spool
         .paused_routes()
         .unwrap_or_default()
@@ -129,6 +130,16 @@ pub(super) fn print_status(v: &Status) {
             time_of(at)
         );
     }
+    if let Some(d) = &v.spool_damage {
+        println!(
+            "  SPOOL DAMAGED        at {}: moved aside to {}; {} pending deliveries carried over, {} \
+             rows lost; acknowledge with: centreon-pagerduty spool acknowledge-damage",
+            time_of(d.at_ms),
+            d.aside,
+            d.carried_deliveries,
+            d.lost_rows.max(0)
+        );
+    }
     if let Some(e) = &v.last_error {
         println!("  last error           {e}");
     }
@@ -140,7 +151,8 @@ pub(super) fn nagios_line(v: &Status, source: Source, th: &NagiosThresholds) -> 
     let dead = v.dead_letters;
     let paused = v.paused.len();
     let last_event = v.last_event_age_seconds;
-    let (code, label) = if paused > 0 || oldest > th.critical_age {
+    let damaged = v.spool_damage.is_some();
+    let (code, label) = if damaged || paused > 0 || oldest > th.critical_age {
         (nagios::CRITICAL, "CRITICAL")
     } else if dead > 0 || oldest > th.warning_age {
         (nagios::WARNING, "WARNING")
@@ -148,6 +160,12 @@ pub(super) fn nagios_line(v: &Status, source: Source, th: &NagiosThresholds) -> 
         (nagios::OK, "OK")
     };
     let mut reasons = Vec::new();
+    if let Some(d) = &v.spool_damage {
+        reasons.push(format!(
+            "spool damaged, moved aside to {} (centreon-pagerduty spool acknowledge-damage)",
+            d.aside
+        ));
+    }
     if paused > 0 {
         reasons.push(format!("{paused} paused routing key(s)"));
     }

@@ -7,7 +7,8 @@
 //!   state, metrics), each behind its own lock or handle;
 //! - `store`: the rules' store over the spool, with its in-memory cache;
 //! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch;
-//! - `telemetry`: the counters, declared once with their metric names.
+//! - `telemetry`: the counters, declared once with their metric names;
+//! - `repair`: a damaged spool set aside and salvaged, at start or while running.
 //!
 //! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
 //! socket, then says READY. SIGTERM/SIGINT stop accepting, let in-flight requests finish within
@@ -19,6 +20,7 @@
 pub(crate) mod delivery;
 pub(crate) mod ingest;
 pub(crate) mod operator;
+pub(crate) mod repair;
 pub(crate) mod state;
 pub(crate) mod store;
 pub(crate) mod telemetry;
@@ -77,6 +79,7 @@ pub async fn run(
         wake: Default::default(),
         delivery: Default::default(),
         last_error: Mutex::new(None),
+        spool_epoch: Default::default(),
         loaded,
     });
     restore_operator_pauses(&shared);
@@ -131,6 +134,10 @@ fn open_spool(dir: &str) -> Result<(Spool, Spool), RunError> {
     let spool = match Spool::open(&dir) {
         Ok(s) => s,
         Err(e @ SpoolError::TooNew { .. }) => return Err(RunError::Config(e.to_string())),
+        // Paging must not stop (DESIGN §4.5): set it aside, salvage, go on.
+        Err(e) if e.is_damage() => {
+            repair::at_start(&dir, &e).map_err(|e| RunError::Other(e.into()))?
+        }
         Err(e) => return Err(RunError::Other(e.into())),
     };
     let reader = Spool::open(&dir).map_err(|e| RunError::Other(e.into()))?;

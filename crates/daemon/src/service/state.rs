@@ -4,6 +4,7 @@ use crate::config::Loaded;
 use crate::service::delivery::DeliveryState;
 use crate::service::ingest::Ingest;
 use spool::Spool;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use tokio::sync::Notify;
 
@@ -22,6 +23,9 @@ pub struct Shared {
     /// The routing keys' delivery state: pauses, probes, pacing, dedup keys in flight.
     pub delivery: DeliveryState,
     pub last_error: Mutex<Option<String>>,
+    /// Bumped each time the spool's files are replaced (damage set aside, connections
+    /// reopened): a failure seen on an older epoch was already handled.
+    pub spool_epoch: AtomicU64,
 }
 
 impl Shared {

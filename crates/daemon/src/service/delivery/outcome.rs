@@ -233,15 +233,18 @@ async fn commit(shared: &Arc<Shared>, batch: Vec<Done>) -> Result<(), Vec<Done>>
             .iter()
             .flat_map(|d| d.completions.iter().cloned())
             .collect();
-        let r = shared2
-            .spool
-            .lock()
-            .map_err(|_| "spool lock poisoned".to_owned())
-            .and_then(|mut s| {
-                s.complete(&completions, now_ms())
-                    .map_err(|e| e.to_string())
-            });
-        (batch, r)
+        let epoch = shared2
+            .spool_epoch
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let r = match shared2.spool.lock() {
+            Ok(mut s) => s.complete(&completions, now_ms()),
+            Err(_) => return (batch, Err("spool lock poisoned".to_owned())),
+        };
+        // Never retried on the same files or connection after damage or an I/O error.
+        if let Err(e) = &r {
+            crate::service::repair::after_error(&shared2, epoch, e);
+        }
+        (batch, r.map_err(|e| e.to_string()))
     })
     .await;
     match result {

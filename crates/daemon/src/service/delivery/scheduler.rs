@@ -36,9 +36,11 @@ pub(super) fn pick(
 ) -> (Vec<(Pending, Pick)>, i64) {
     let state: &DeliveryState = &shared.delivery;
     let mut wake_at = now + IDLE_POLL_MS;
+    let epoch = shared.spool_epoch.load(std::sync::atomic::Ordering::SeqCst);
     let Ok(spool) = shared.reader.lock() else {
         return (Vec::new(), wake_at);
     };
+    let mut damage = None;
     let mut out = Vec::new();
     let mut free_slots = free_slots;
     for routing_key in state.routing_keys() {
@@ -56,6 +58,10 @@ pub(super) fn pick(
         let busy = state.busy();
         let due = match spool.due(&routing_key, now, slots, &|k| busy.contains(k)) {
             Ok(d) => d,
+            Err(e) if e.is_damage() => {
+                damage = Some(e.to_string());
+                break;
+            }
             Err(e) => {
                 error!(error = %e, "Cannot read the delivery queue.");
                 continue;
@@ -85,6 +91,10 @@ pub(super) fn pick(
                 }
             }
         }
+    }
+    drop(spool);
+    if let Some(detail) = damage {
+        crate::service::repair::quarantine(shared, epoch, &detail);
     }
     (out, wake_at)
 }

@@ -24,6 +24,12 @@ pub enum IngestError {
     Full(String),
     #[error("spool error: {0}")]
     Storage(String),
+    /// The spool is damaged: it is set aside, and the shim's retry goes to a fresh one.
+    #[error("spool damaged: {0}")]
+    Damaged(String),
+    /// A write or fsync failed: the spool's connection is reopened, the shim retries.
+    #[error("spool write failed: {0}")]
+    Io(String),
 }
 
 /// What a batch changes, not yet stored.
@@ -134,8 +140,12 @@ pub fn commit(
         shared.metrics.add(Counter::BatchesRefused, 1);
         error!(error = %e, "Could not store a batch; the shim keeps it and retries.");
         shared.set_last_error(format!("spool: {e}"));
-        return Err(if e.is_storage_full() {
+        return Err(if e.is_io() {
+            IngestError::Io(e.to_string())
+        } else if e.is_storage_full() {
             IngestError::Full(e.to_string())
+        } else if e.is_damage() {
+            IngestError::Damaged(e.to_string())
         } else {
             IngestError::Storage(e.to_string())
         });

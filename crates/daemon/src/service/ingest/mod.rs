@@ -63,6 +63,22 @@ pub fn parse_line(line: &[u8]) -> Result<Normalised, (String, Option<broker::Rej
 
 /// Process one batch body. Runs on a blocking thread.
 pub fn process(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
+    let epoch = shared.spool_epoch.load(std::sync::atomic::Ordering::SeqCst);
+    match apply_and_commit(shared, body) {
+        Err(IngestError::Damaged(detail)) => {
+            crate::service::repair::quarantine(shared, epoch, &detail);
+            Err(IngestError::Damaged(detail))
+        }
+        Err(IngestError::Io(detail)) => {
+            crate::service::repair::reopen(shared, epoch);
+            Err(IngestError::Io(detail))
+        }
+        other => other,
+    }
+}
+
+/// The batch through the rules and into the spool, under the ingest and spool locks.
+fn apply_and_commit(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> {
     let mut ingest = shared
         .ingest
         .lock()
