@@ -117,6 +117,16 @@ impl Spool {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// At start: no head may wait longer than `max_wait_ms` from now. Due times were computed
+    /// by the previous run on its own clock; if the wall clock stepped back while the daemon
+    /// was stopped, they would otherwise freeze delivery for the size of the step.
+    pub fn clamp_due_times(&mut self, now_ms: i64, max_wait_ms: i64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE heads SET due_at_ms = ?1 WHERE due_at_ms > ?1",
+            params![now_ms.saturating_add(max_wait_ms)],
+        )?)
+    }
+
     /// After a crash, a trigger at the head of its queue may have been taken by PagerDuty
     /// without the outcome being recorded: count its key as open, so that a collapse keeps the
     /// episode's resolve. Returns how many keys were marked.

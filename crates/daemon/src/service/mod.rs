@@ -188,6 +188,18 @@ async fn prepare_queue(shared: &Arc<Shared>, gap: Option<i64>) {
         spool
             .mark_unsettled_triggers_open()
             .map_err(|e| e.to_string())?;
+        let longest = shared2.loaded.config.delivery.backoff_max.0.max(
+            shared2
+                .loaded
+                .config
+                .delivery
+                .throttle_max
+                .0
+                .max(shared2.loaded.config.delivery.config_probe.0),
+        );
+        spool
+            .clamp_due_times(now_ms(), longest.as_millis() as i64)
+            .map_err(|e| e.to_string())?;
         gap.map(|last| spool.collapse_before_resync(last, now_ms()))
             .transpose()
             .map_err(|e| e.to_string())
