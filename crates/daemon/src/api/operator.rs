@@ -243,24 +243,32 @@ pub async fn retry(
     }
 }
 
+/// A privileged change of the spool: refused unless the peer may change state, then `f` on
+/// the writer, off the async runtime.
+async fn change_spool<T: Send + 'static>(
+    shared: Arc<Shared>,
+    peer: Option<Peer>,
+    f: impl FnOnce(&mut spool::Spool) -> spool::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    if let Some(r) = forbidden_unless_privileged(peer) {
+        return Err(r);
+    }
+    blocking(move || {
+        let mut spool = shared
+            .spool
+            .lock()
+            .map_err(|_| "spool lock poisoned".to_owned())?;
+        f(&mut spool).map_err(|e| e.to_string())
+    })
+    .await
+}
+
 pub async fn purge(
     State(shared): State<Arc<Shared>>,
     Extension(peer): Extension<Option<Peer>>,
     _body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = forbidden_unless_privileged(peer) {
-        return r;
-    }
-    match blocking(move || {
-        shared
-            .spool
-            .lock()
-            .map_err(|_| "spool lock poisoned".to_owned())?
-            .purge_dead_letters()
-            .map_err(|e| e.to_string())
-    })
-    .await
-    {
+    match change_spool(shared, peer, |s| s.purge_dead_letters()).await {
         Ok(n) => {
             info!(purged = n, "Dead letters purged by an operator.");
             reply(StatusCode::OK, serde_json::json!({"purged": n}))
@@ -275,19 +283,7 @@ pub async fn acknowledge_damage(
     Extension(peer): Extension<Option<Peer>>,
     _body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = forbidden_unless_privileged(peer) {
-        return r;
-    }
-    match blocking(move || {
-        shared
-            .spool
-            .lock()
-            .map_err(|_| "spool lock poisoned".to_owned())?
-            .acknowledge_damage(now_ms())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    {
+    match change_spool(shared, peer, |s| s.acknowledge_damage(now_ms())).await {
         Ok(n) => {
             info!(records = n, "Spool damage acknowledged by an operator.");
             reply(StatusCode::OK, serde_json::json!({ "acknowledged": n }))
