@@ -5,7 +5,8 @@
 //! - `delivery`: the queue to PagerDuty (scheduler, transport, policy, outcomes);
 //! - `state`: what the roles share (the spool connections, the ingest state, the delivery
 //!   state, metrics), each behind its own lock or handle;
-//! - `store`: the rules' store over the spool, with its in-memory cache;
+//! - `store`: the rules' store over the spool, with its in-memory cache, and the rules' state;
+//! - `clock`: the daemon's time, on the monotonic clock;
 //! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch;
 //! - `telemetry`: the counters, declared once with their metric names;
 //! - `repair`: a damaged spool set aside and salvaged, at start or while running.
@@ -17,6 +18,7 @@
 //! Lock order, where more than one is taken: ingest state, then the spool writer; the delivery
 //! state's lock is never held across another lock, a spool call or an await.
 
+pub(crate) mod clock;
 pub(crate) mod delivery;
 pub(crate) mod ingest;
 pub(crate) mod operator;
@@ -26,9 +28,9 @@ pub(crate) mod store;
 pub(crate) mod telemetry;
 
 use crate::config::Loaded;
-use crate::service::ingest::Ingest;
 use crate::service::state::Counter;
 use crate::service::state::{now_ms, Shared};
+use crate::service::store::Ingest;
 use anyhow::{bail, Context as _};
 use delivery::Sender;
 use sd_notify::NotifyState;

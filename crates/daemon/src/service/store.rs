@@ -4,9 +4,13 @@
 //!
 //! Invariant: after a batch whose transaction failed, [`StateCache::forget`] drops every entry
 //! the batch touched, so memory never holds a state that is not on disk.
+//!
+//! [`Ingest`] is the rules' whole in-memory state (the engine, this cache, the pollers warned
+//! about their clock), behind one lock in the shared state; `ingest` runs batches through it.
 
 use broker::ResourceId;
 use rules::state::ResourceState;
+use rules::Engine;
 use spool::{NameRow, ResourceKey, Spool, StateRow};
 
 fn key(id: ResourceId) -> ResourceKey {
@@ -187,6 +191,24 @@ impl StateCache {
         }
         if self.names.len() > MAX_CACHED {
             self.names.clear();
+        }
+    }
+}
+
+/// The rules and their in-memory state; one batch at a time.
+pub struct Ingest {
+    pub engine: Engine,
+    pub cache: StateCache,
+    /// Pollers already warned about a clock that stepped back.
+    pub(crate) skew_warned: HashSet<String>,
+}
+
+impl Ingest {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            cache: StateCache::default(),
+            skew_warned: HashSet::new(),
         }
     }
 }

@@ -23,11 +23,11 @@
 mod outcome;
 mod policy;
 mod scheduler;
-mod state;
+pub(crate) mod state;
 mod transport;
 
 use policy::Jitter;
-pub(crate) use state::{DeliveryState, PauseKind};
+pub(crate) use state::PauseKind;
 pub(crate) use transport::{scrub, Sender};
 
 use crate::service::state::{now_ms, Shared};

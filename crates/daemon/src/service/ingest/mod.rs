@@ -17,7 +17,7 @@ pub(crate) use effects::{announce, commit, Admission, Effects, IngestError};
 use crate::api::types::Reply;
 pub use crate::api::types::MAX_LINE_BYTES;
 use crate::service::state::{now_ms, Counter, Shared};
-use crate::service::store::{BatchStore, StateCache};
+use crate::service::store::{BatchStore, Ingest};
 use broker::{normalise_line, Event, Normalised};
 use rules::Engine;
 use std::collections::HashSet;
@@ -25,23 +25,6 @@ use tracing::{debug, error, warn};
 
 /// Bytes of a rejected line kept for inspection.
 const REJECTED_LINE_KEPT: usize = 512;
-
-/// The rules and their in-memory state; one batch at a time.
-pub struct Ingest {
-    pub engine: Engine,
-    pub cache: StateCache,
-    skew_warned: HashSet<String>,
-}
-
-impl Ingest {
-    pub fn new(engine: Engine) -> Self {
-        Self {
-            engine,
-            cache: StateCache::default(),
-            skew_warned: HashSet::new(),
-        }
-    }
-}
 
 /// The non-empty lines of an NDJSON body, trimmed.
 pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
