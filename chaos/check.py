@@ -45,12 +45,8 @@ import time
 # Fault modes that fail because of a known, reported bug. Their violations are printed loudly
 # but do not fail the run unless --strict (or CHAOS_STRICT=1). Remove an entry once fixed.
 KNOWN_FAILING = {
-    "collapse_unknown_outcome": (
-        "daemon defect (README-chaos.md, defect 7): a collapsed episode's resolve is collapsed "
-        "too when the daemon believes no incident is open in PagerDuty, but a trigger PagerDuty took "
-        "without the daemon recording it (its send timed out, or the daemon stopped before it "
-        "committed the 202) does not count as open: the incident it opened stays open. Every violation "
-        "of these checks is on such a key (listed in the detail; see left_open_by_collapse)"),
+    # none today: defect 7 ("collapse_unknown_outcome", README-chaos.md) was fixed in 27977ec;
+    # its signature (left_open_by_collapse) is still named in the detail if it comes back
 }
 
 
@@ -488,7 +484,7 @@ def align(expected, got, logged_collapses):
 
 
 def left_open_by_collapse(taken, collapses):
-    """The signature of the known defect "collapse_unknown_outcome" on a key: PagerDuty took a
+    """The signature of defect 7 ("collapse_unknown_outcome", fixed in 27977ec) on a key: PagerDuty took a
     trigger (`taken`: what it took for the key, in order), took no resolve after it (before the
     key's next, different trigger, or at all), and the daemon logged a collapse (`collapses`: its
     times) meanwhile. It collapsed an episode with its resolve while an incident was open in
@@ -757,13 +753,13 @@ def main():
         for k in miss:
             missing_list.append({"dedup_key": key, "index": k, "event": exp[k]})
 
-    # The known defect "collapse_unknown_outcome" (see left_open_by_collapse)
+    # Defect 7, "collapse_unknown_outcome" (fixed; see left_open_by_collapse): named if it comes back
     bad_keys = {x["dedup_key"] for x in issues + lost_list + missing_list}
     left_open = sorted(k for k in bad_keys
                        if left_open_by_collapse(processed.get(k, []), collapse_times.get(k, [])))
     only_left_open = "collapse_unknown_outcome" if bad_keys and len(left_open) == len(bad_keys) else None
     left_open_note = ("; %d keys left open in PagerDuty by a collapse after a trigger it took unknown to the "
-                      "daemon (known defect 7): %s" % (len(left_open), ", ".join(left_open[:12]))) if left_open else ""
+                      "daemon (defect 7 again, fixed in 27977ec): %s" % (len(left_open), ", ".join(left_open[:12]))) if left_open else ""
 
     calls = drv["calls"]
     bound = calls["bound"]

@@ -97,8 +97,9 @@ function Daemon:start()
   local config = self.config(self.variant)
   os.execute(string.format("(%s%s run -c %s >>%s 2>&1 & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &",
     self.as_user, L.q(self.bin), L.q(config), L.q(self.log), L.q(pidf), L.q(exitf)))
-  L.wait_until(function() return L.exists(pidf) end, 5, 0.005)
-  self.pid = tonumber(L.read(pidf))
+  -- the file exists as soon as the shell opens it for the redirection: wait for the number
+  L.wait_until(function() return tonumber(L.read(pidf) or "") ~= nil end, 5, 0.005)
+  self.pid = tonumber(L.read(pidf) or "")
   assert(self.pid, "daemon did not start")
   self.exitf, self.started_at, self.frozen = exitf, L.gettime(), false
   self.starts = self.starts + 1
