@@ -2965,3 +2965,30 @@ fn operator_resolve_closes_the_incident_and_owes_nothing() {
         assert_eq!(h.run([again]), vec![trig(S)], "{v:?}");
     }
 }
+
+/// DESIGN §4.7: after a resync the state is unknown but for the pinned incident; an
+/// acknowledgement event that comes first must not resolve it (chaos/failover defect 10); it
+/// acknowledges it. The next status decides: a problem still there is a first sight again,
+/// sent into the same (acknowledged) incident; a recovery resolves it.
+#[test]
+fn after_a_resync_an_acknowledgement_first_resolves_nothing() {
+    for v in BOTH {
+        let mut h = Harness::new();
+        open_incident(&mut h, v);
+        let id = ResourceId::service(HOST, SVC);
+        let resynced = h.store.resources.remove(&id).unwrap().resynced();
+        h.store.resources.insert(id, resynced);
+        let o = h.send(ack_event(v, HOST, SVC, T0 + 400, true, CRITICAL));
+        assert_eq!(sent(&o), vec![ack(S)], "{v:?}: acknowledged, not resolved");
+        let still = svc(CRITICAL, T0 + 600)
+            .hard_change_at(T0 + 300)
+            .ack(2)
+            .json(v);
+        assert_eq!(h.run([still]), vec![trig(S)], "{v:?}");
+        assert_eq!(
+            h.run([svc(OK, T0 + 900).changed().json(v)]),
+            vec![res(S)],
+            "{v:?}"
+        );
+    }
+}

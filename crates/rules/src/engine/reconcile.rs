@@ -26,11 +26,15 @@ impl Engine {
         out: &mut Outcome,
     ) {
         let alerts = &self.settings.alerts;
-        let problem_now = self.is_problem(id.is_host(), self.effective(rs));
+        let effective = self.effective(rs);
+        let problem_now = self.is_problem(id.is_host(), effective);
         let disabled = !rs.enabled && alerts.resolve_on_disable;
+        // The state is unknown after a resync (DESIGN §4.7) until a status says it: an
+        // acknowledgement or downtime event then resolves nothing.
+        let known_not_a_problem = effective.is_some() && !problem_now;
 
         // Resolve: on recovery, on a non-paging state, on disable. Resolves are never held.
-        if !problem_now || disabled {
+        if known_not_a_problem || disabled {
             if let Some(incident) = rs.incident.take() {
                 self.emit_action(store, id, ctx, &incident, Action::Resolve, now, out);
                 // A problem still there when the resource is enabled again pages again.
@@ -41,6 +45,11 @@ impl Engine {
             rs.owed = false;
             rs.held = None;
             rs.problem = None;
+            if rs.incident.is_none() {
+                return;
+            }
+            // Unknown state with a pinned incident (after a resync): only an acknowledgement.
+            self.acknowledge_if_due(store, id, rs, cause, ctx, now, out);
             return;
         }
 
