@@ -14,7 +14,8 @@ Output parameters (type "number" or numeric "string" both accepted):
   socket          daemon socket            default /run/centreon-pagerduty/broker.sock
   max_buffer_size events per POST          default 1000
   max_batch_bytes bytes per POST           default 4194304 (a single larger event goes alone)
-  max_buffer_age  seconds an event may wait before it is posted    default 1
+  max_buffer_age  seconds a steady event may wait before it is posted (urgent
+                  events go at once: below)                       default 1
   timeout         ms, ONE deadline per POST (connect + send + answer) default 2000
   retry_interval  seconds without POST after a failure, doubling after
                   each consecutive failure up to 60, reset on success default 5
@@ -36,6 +37,50 @@ event: max_buffer_size and max_batch_bytes size one POST, they are not a cap
 After a failed POST nothing is attempted before the retry interval ends, so
 write() then only buffers and returns false at once: Broker's output thread is
 never blocked for more than about one timeout per call.
+
+When to post. Steady events are batched: write() posts when max_buffer_size
+events or max_batch_bytes are buffered, or when the oldest buffered event is
+max_buffer_age old; flush() posts everything. An URGENT event, one that can
+change what PagerDuty hears, is posted in the write() call that receives it,
+with everything buffered before it, in order, in one POST (several only for a
+backlog of more than a POST's worth; that last POST also takes the events after
+it that fit), and that write() returns true once the daemon answered 200: an
+alert costs one round trip to the daemon (a few ms), not max_buffer_age. The
+same rules hold: nothing is acknowledged before the 200, one time budget per
+call, and inside the retry interval an urgent event is only buffered. Urgent:
+  - a full status (14/24, 29/32) showing a change at this very check: a SOFT
+    problem (it pages with hard_only = false; its retries begin), a state other
+    than last_hard_state (a host's HARD change: Engine still shows the previous
+    one), last_hard_state_change or last_state_change >= last_check (a HARD
+    change, a recovery, a SOFT recovery, a never-checked resource's first check);
+    and any HARD problem of a volatile service (is_volatile, from broker_cache's
+    definition that the shim keeps anyway);
+  - acknowledgements (1, 45), downtimes (5, 36), adaptive definitions (28, 31);
+  - adaptive statuses (55, 56) unless they carry only a notification number;
+  - definitions (12/23, 27/30) with enabled false (the resolve on disable); not
+    the others: Engine sends one per resource at every start and reload.
+What one event cannot show, two small tables keep (each emptied past 100,000
+entries, which costs only latency: such an event then waits as a steady one):
+  - resources to watch: after a SOFT problem, their next full status (the HARD
+    one that ends the retries may repeat the last HARD state: no change shows);
+    after a downtime event, their next full status (its depth drop: a deleted
+    host downtime sends a full status, no adaptive one); while flapping, the
+    status where flapping stops (flapping = "suppress" releases the trigger);
+  - hosts DOWN/UNREACHABLE or in downtime (from their statuses and 56): a
+    service problem seen while its host is one of them is held by the daemon
+    (host first) and released at the service's first status once the host is
+    back: that status is urgent.
+Not urgent (at most max_buffer_age late, as before): the first sight of a
+steady problem by a fresh or resynchronised daemon, a retrigger_interval, a
+definition re-enabling a resource or its notifications at an Engine reload.
+Pacing: every POST adds 5 times the moving average of the POSTs' durations
+(weight 1/8: one slow commit does not hold the next alerts), at least 10 ms, to
+a debt that time pays back; an urgent event is posted at once while the debt is
+at most 50 ms, else it waits for a later write() (or flush(), or
+max_buffer_age). So urgent POSTs hold Broker's thread a fifth of the time at
+most, at most 100 a second, a burst of related events (a downtime's end: 36,
+55, 36 and a status within a millisecond) goes at once, and a storm of changes
+is batched.
 ]]
 
 local VERSION = "0.1.0"
@@ -56,6 +101,15 @@ local TOML = "/etc/centreon-pagerduty/centreon-pagerduty.toml"
 local MAX_EVENT_BYTES = 256 * 1024    -- one encoded event (the daemon rejects lines over 1 MiB)
 local MAX_BODY_BYTES = 16 * 1024 * 1024 -- the daemon answers 413 above this
 local MAX_RETRY_SECONDS = 60
+-- Pacing of the POSTs made for urgent events (a leaky bucket): every POST adds URGENT_SPACING
+-- times the moving average of the POSTs' durations (weight 1/8: one slow commit does not hold
+-- the next alerts), at least URGENT_COST_MIN seconds, to a debt that time pays back; an urgent
+-- event is posted at once while the debt is at most URGENT_BURST, else it waits in the buffer
+-- for a later write() (or flush(), or max_buffer_age). So urgent POSTs hold Broker's thread a
+-- fifth of the time at most, however slow the daemon's disk, at most 100 a second, a burst of
+-- related events (a downtime's end: 36, 55, 36, status within a millisecond) goes at once, and a
+-- storm of changes is batched.
+local URGENT_SPACING, URGENT_COST_MIN, URGENT_BURST = 5, 0.01, 0.05
 
 -- NEB (category 1) elements the daemon uses, BBDO v2 and v3 alike: Broker 22.04 to 23.04
 -- mixes v3 statuses with v2 acknowledgements/downtimes whatever bbdo_version() says.
@@ -144,6 +198,9 @@ local buffered_bytes = 0
 local failures = 0            -- consecutive failed POSTs
 local next_attempt = 0        -- no POST before this time
 local batch_cap = 1000        -- events per POST (halved by a 413)
+local urgent_upto = 0         -- lines[head..urgent_upto] hold an urgent event (none if < head)
+local urgent_debt, debt_at = 0, 0 -- the pacing debt (seconds) as of time debt_at
+local post_average = 0        -- moving average of the POSTs' durations (seconds)
 local secrets = {}            -- values of ignored parameters, masked in every log line
 local host_instance = {}      -- host_id → { instance_id (nil if none), expiry }
 
@@ -564,27 +621,41 @@ local function severity_of(e, get, host_id, service_id)
   return s or nil
 end
 
+local function boolean_field(d, key)
+  local ok, v = pcall(index, d, key)
+  if not ok then return nil end
+  if type(v) == "boolean" then return v end
+  if type(v) == "number" then return v ~= 0 end
+  return nil
+end
+
 -- notify (boolean) and max_check_attempts (integer) of the resource's definition as
--- Broker's cache keeps it (get_host/get_service: the definition with its adaptive changes).
+-- Broker's cache keeps it (get_host/get_service: the definition with its adaptive changes),
+-- and whether the service is volatile (v3 `is_volatile`, v2 `volatile`: for the urgency test).
 local function definition_of(e, get, host_id, service_id)
-  if e[3] then return e[4], e[5] end
+  if e[3] then return e[4], e[5], e[6] end
   local d, failed
   if service_id then d, failed = get("get_service", host_id, service_id)
   else d, failed = get("get_host", host_id) end
-  local notify, attempts
+  local notify, attempts, volatile
   if d ~= nil then
-    local ok, v = pcall(index, d, "notify")
-    if ok then
-      if type(v) == "boolean" then notify = v
-      elseif type(v) == "number" then notify = v ~= 0 end
-    end
-    ok, v = pcall(index, d, "max_check_attempts")
+    notify = boolean_field(d, "notify")
+    local ok, v = pcall(index, d, "max_check_attempts")
     attempts = ok and to_int(v) or nil
     if attempts and attempts < 1 then attempts = nil end
+    if service_id then
+      volatile = boolean_field(d, "is_volatile")
+      if volatile == nil then volatile = boolean_field(d, "volatile") end
+    end
   end
-  if not failed then e[3], e[4], e[5] = true, notify, attempts end
-  return notify, attempts
+  volatile = volatile == true
+  if not failed then e[3], e[4], e[5], e[6] = true, notify, attempts, volatile end
+  return notify, attempts, volatile
 end
+
+-- Whether the status being written is of a volatile service (set by resource_fields, read
+-- by the urgency test; do_write clears it before each event).
+local status_volatile = false
 
 -- host_severity, service_severity, notify and max_check_attempts of the event's resource
 -- (the last two for statuses only). service_id: nil for a host.
@@ -597,7 +668,9 @@ local function resource_fields(get, element, host_id, service_id, t)
     service_severity = severity_of(own, get, host_id, service_id)
   end
   if STATUS[element] then
-    return host_severity, service_severity, definition_of(own, get, host_id, service_id)
+    local notify, attempts, volatile = definition_of(own, get, host_id, service_id)
+    status_volatile = volatile
+    return host_severity, service_severity, notify, attempts
   end
   return host_severity, service_severity
 end
@@ -713,6 +786,145 @@ local function enrich_and_encode(event, t)
 end
 
 ------------------------------------------------------------------------------
+-- Urgency: which events are posted at once (see the header). A cheap test of the raw event,
+-- plus two small bounded tables for what one event cannot show.
+
+local NEXT, FLAPPING = 1, 2           -- watch bits: the next full status / the one that ends flapping
+local DOWN, IN_DOWNTIME = 1, 2        -- blocking bits of a host
+local WATCH_MAX = 100000              -- entries of each table; beyond, it is emptied (costs latency only)
+local RESOURCE_KEY = 4294967296       -- host_id * RESOURCE_KEY + service_id (0: the host)
+local watch, watch_n = {}, 0          -- resource key → watch bits
+local blocking, blocking_n = {}, 0    -- host_id → blocking bits, for hosts DOWN/UNREACHABLE or in downtime
+
+-- How each accepted element is judged.
+local U_HOST, U_SERVICE, U_ALWAYS, U_DOWNTIME, U_ADAPTIVE, U_DEFINITION = 1, 2, 3, 4, 5, 6
+local URGENCY = {
+  [14] = U_HOST, [32] = U_HOST, [24] = U_SERVICE, [29] = U_SERVICE,        -- full statuses
+  [1] = U_ALWAYS, [45] = U_ALWAYS,                                         -- acknowledgements
+  [28] = U_ALWAYS, [31] = U_ALWAYS,                                        -- adaptive definitions
+  [5] = U_DOWNTIME, [36] = U_DOWNTIME,                                     -- downtimes
+  [55] = U_ADAPTIVE, [56] = U_ADAPTIVE,                                    -- adaptive statuses
+  [12] = U_DEFINITION, [23] = U_DEFINITION, [27] = U_DEFINITION, [30] = U_DEFINITION,
+}
+
+local function set_watch(key, bits)
+  local was = watch[key]
+  if bits == 0 then
+    if was then watch[key], watch_n = nil, watch_n - 1 end
+    return
+  end
+  if not was then
+    if watch_n >= WATCH_MAX then watch, watch_n = {}, 0 end
+    watch_n = watch_n + 1
+  end
+  watch[key] = bits
+end
+
+local function set_blocking(host_id, bits)
+  local was = blocking[host_id]
+  if bits == 0 then
+    if was then blocking[host_id], blocking_n = nil, blocking_n - 1 end
+    return
+  end
+  if not was then
+    if blocking_n >= WATCH_MAX then blocking, blocking_n = {}, 0 end
+    blocking_n = blocking_n + 1
+  end
+  blocking[host_id] = bits
+end
+
+-- Whether the event can change what PagerDuty hears, so that it must be posted at once.
+-- Called once per event written, in order (it keeps the tables above up to date). It runs for
+-- every event on Broker's thread: full statuses first, a few field reads, no function call on
+-- the way of a steady status but type() (which guards every comparison: a field of an odd type
+-- is never urgent, and never an error).
+local function is_urgent(ev)
+  local kind = URGENCY[ev.element]
+  if kind == U_SERVICE or kind == U_HOST then
+    local state = ev.state
+    if type(state) ~= "number" then return false end
+    local state_type = ev.state_type
+    local soft_problem = state_type == 0 and state ~= 0
+    local urgent = soft_problem -- pages with hard_only = false; starts the retries
+    if not urgent then
+      local last_hard = ev.last_hard_state
+      if last_hard ~= state and type(last_hard) == "number" then
+        urgent = true -- a host's HARD change (Engine still shows the previous last_hard_state)
+      else
+        local check = ev.last_check
+        if type(check) == "number" and check > 0 then -- a state change at this very check
+          local changed = ev.last_hard_state_change
+          if type(changed) == "number" and changed >= check then
+            urgent = true
+          else
+            changed = ev.last_state_change
+            urgent = type(changed) == "number" and changed >= check
+          end
+        end
+      end
+    end
+    if status_volatile and state_type == 1 and state ~= 0 and state ~= 4 then
+      urgent = true -- a volatile service pages at every HARD problem result
+    end
+    local host_id = ev.host_id
+    if type(host_id) ~= "number" then return urgent end
+    local service_id, blocked = 0, false
+    if kind == U_HOST then
+      local depth = ev.scheduled_downtime_depth
+      local bits = ((state == 1 or state == 2) and DOWN or 0)
+                   | (type(depth) == "number" and depth > 0 and IN_DOWNTIME or 0)
+      if bits ~= 0 or blocking_n > 0 then set_blocking(host_id, bits) end
+    else
+      service_id = ev.service_id
+      if type(service_id) ~= "number" then service_id = 0 end
+      if blocking_n > 0 then blocked = blocking[host_id] ~= nil end
+    end
+    local flapping = ev.flapping
+    flapping = flapping == true or flapping == 1
+    local bits = (soft_problem or (blocked and state ~= 0)) and NEXT or 0
+    if flapping then bits = bits | FLAPPING end
+    if watch_n == 0 and bits == 0 then return urgent end
+    local key = host_id * RESOURCE_KEY + service_id
+    local watched = watch[key]
+    if watched then
+      if blocked then
+        bits = bits | watched -- held by its host anyway: wait until the host is back
+      elseif watched & NEXT ~= 0 or not flapping then
+        urgent = true
+      end
+    end
+    if bits ~= watched then set_watch(key, bits) end
+    return urgent
+  end
+  if kind == U_ALWAYS then return true end
+  if kind == U_DOWNTIME then
+    -- Its end shows in the resource's next full status (a host's deletion sends no adaptive status).
+    local host_id, service_id = ev.host_id, ev.service_id
+    if type(host_id) == "number" then
+      if type(service_id) ~= "number" then service_id = 0 end
+      local key = host_id * RESOURCE_KEY + service_id
+      set_watch(key, (watch[key] or 0) | NEXT)
+    end
+    return true
+  end
+  if kind == U_ADAPTIVE then
+    local depth = ev.scheduled_downtime_depth
+    local host_id = ev.host_id
+    if ev.element == 56 and type(host_id) == "number" and type(depth) == "number" then
+      set_blocking(host_id, ((blocking[host_id] or 0) & DOWN) | (depth > 0 and IN_DOWNTIME or 0))
+    end
+    -- Only a notification number changed: nothing for PagerDuty.
+    return depth ~= nil or ev.acknowledgement_type ~= nil or ev.acknowledged ~= nil
+      or ev.notification_number == nil
+  end
+  if kind == U_DEFINITION then
+    local enabled = ev.enabled
+    return enabled == false or enabled == 0 -- resolve_on_disable
+  end
+  return false
+end
+
+------------------------------------------------------------------------------
 -- HTTP/1.1 POST over the Unix socket, ONE deadline for connect + send + answer.
 
 local function exchange(sock, request, deadline)
@@ -777,6 +989,15 @@ end
 ------------------------------------------------------------------------------
 -- Buffer and posting
 
+-- The pacing debt at time t (see URGENT_SPACING). A clock stepped back counts as no time.
+local function pacing_debt(t)
+  local elapsed = t - debt_at
+  if elapsed < 0 then elapsed = 0 end
+  local debt = urgent_debt - elapsed
+  if debt < 0 then return 0 end
+  return debt
+end
+
 local function post_batch(limit)
   local n, bytes = 0, 0
   while head + n <= tail and n < batch_cap do
@@ -784,7 +1005,12 @@ local function post_batch(limit)
     if n > 0 and bytes + size > cfg.max_batch_bytes then break end
     n, bytes = n + 1, bytes + size
   end
+  local started = gettime()
   local status, answer, cut = http_post(concat(lines, "", head, head + n - 1), limit)
+  local ended = now()
+  post_average = post_average + (gettime() - started - post_average) / 8
+  urgent_debt = pacing_debt(ended) + math.max(URGENT_COST_MIN, URGENT_SPACING * post_average)
+  debt_at = ended
   if not status and cut then
     -- Out of this call's time, not a daemon failure: the events stay buffered and go with the
     -- next call (if the daemon stored them meanwhile, it recognises the replay).
@@ -794,7 +1020,7 @@ local function post_batch(limit)
   if status == 200 then
     for i = head, head + n - 1 do lines[i], stamps[i] = nil, nil end
     head, buffered_bytes = head + n, buffered_bytes - bytes
-    if head > tail then head, tail = 1, 0 end
+    if head > tail then head, tail, urgent_upto = 1, 0, 0 end
     if failures > 0 then log_warning(format("daemon answered again after %d failed POST(s)", failures)) end
     failures, next_attempt, batch_cap = 0, 0, cfg.max_buffer_size
     local rejected = tonumber(tostring(answer):match('"rejected"%s*:%s*(%d+)'))
@@ -822,17 +1048,24 @@ local function post_batch(limit)
   return false
 end
 
--- Post what is due: everything (flush) or only full batches and aged events (write).
--- Stops at the first failure, and when this call has used its `timeout`.
+-- Post what is due: everything (flush), or (write) full batches, aged events, and, when the
+-- buffer holds an urgent event and the pacing allows, every event up to the last urgent one (in
+-- one POST unless the buffer is a backlog of more than a POST's worth; that POST also takes the
+-- events after it that fit). Stops at the first failure, and when this call has used its `timeout`.
 local function pump(everything, t)
   t = t or now()
   if t < next_attempt then return end
   local limit
+  local upto = everything and tail or 0 -- post at least lines[head..upto]
   while head <= tail do
-    if not everything then
-      local due = tail - head + 1 >= batch_cap or buffered_bytes >= cfg.max_batch_bytes
-                  or t - stamps[head] >= cfg.max_buffer_age
-      if not due then return end
+    if head > upto then
+      if urgent_upto >= head and pacing_debt(t) <= URGENT_BURST then
+        upto = urgent_upto
+      else
+        local due = tail - head + 1 >= batch_cap or buffered_bytes >= cfg.max_batch_bytes
+                    or t - stamps[head] >= cfg.max_buffer_age
+        if not due then return end
+      end
     end
     -- One budget for the whole call: Broker's thread waits at most `timeout` here.
     limit = limit or gettime() + cfg.timeout / 1000
@@ -896,6 +1129,8 @@ local function traceback(err) return debug.traceback(tostring(err), 2) end
 local function do_init(conf)
   lines, stamps, head, tail, buffered_bytes = {}, {}, 1, 0, 0
   failures, next_attempt, secrets, host_instance = 0, 0, {}, {}
+  urgent_upto, urgent_debt, debt_at, post_average = 0, 0, 0, 0
+  watch, watch_n, blocking, blocking_n = {}, 0, {}, 0
   resources, resources_n = {}, 0
   local problems, ignored
   cfg, problems, ignored = configure(conf)
@@ -927,6 +1162,7 @@ local function do_write(event)
     event = setmetatable({ _shim_error = "not a table: " .. type(event) }, JSON_OBJECT)
   end
   local t = now()
+  status_volatile = false
   local ok, line = pcall(enrich_and_encode, event, t)
   if not ok then -- keep a trace of the event rather than losing it: the daemon rejects it visibly
     log_error("cannot encode an event: " .. tostring(line))
@@ -937,6 +1173,9 @@ local function do_write(event)
   tail = tail + 1
   lines[tail], stamps[tail] = line, t
   buffered_bytes = buffered_bytes + #line
+  -- After buffering: whatever the test does, the event is kept.
+  local tested, urgent = pcall(is_urgent, event)
+  if urgent or not tested then urgent_upto = tail end -- (an error in the test: urgent)
   pump(false, t)
   return head > tail
 end
@@ -978,4 +1217,5 @@ centreon_pagerduty = {
   VERSION = VERSION, json_encode = json_encode, encode_event = encode_event,
   config = function() return cfg end,
   buffered = function() return tail - head + 1, buffered_bytes end,
+  urgent_pending = function() return urgent_upto >= head and head <= tail end,
 }

@@ -58,7 +58,12 @@ for _, scenario in ipairs(SCENARIOS) do
       H.eq(#emu:logs(nil, "error"), 0)
       if not d.controllable then return end
       local requests = d:requests()
-      if size == 3 then H.eq(#requests, math.ceil(#fx.events / 3), "POSTs of 3 events") end
+      -- POSTs of at most 3 events (fewer when an event that can change what PagerDuty hears
+      -- is posted at once: test_urgent.lua)
+      if size == 3 then
+        for i, r in ipairs(requests) do H.ok(#r.lines <= 3, "POST " .. i .. ": " .. #r.lines .. " events") end
+        H.ok(#requests >= math.ceil(#fx.events / 3), "POSTs of 3 events at most")
+      end
       for _, r in ipairs(requests) do check_request(r) end
       compare(fx, d:accepted_lines())
     end)
