@@ -11,13 +11,16 @@ daemon with its defaults apart from url, socket and spool paths (and rate_limit_
 when asked).
 
 broker=idle: Broker's output thread idles when nothing is readable (flush(), then 100 ms),
-as the emulator does; broker=busy: it never idles, so only write() posts (max_buffer_age and
-max_buffer_size decide): the worst case for latency.
+as the emulator does; broker=busy: it never idles, so only write() posts (an urgent event at
+once, steady ones when max_buffer_age or max_buffer_size say so): the worst case for latency.
 
 usage: lua5.4 chaos/latency.lua dir=WORK bin=PATH alerts=2000 alert_rate=20 background=1000
-         broker=idle|busy [rate_limit=N]
+         broker=idle|busy [rate_limit=N] [shim=PATH]
+shim=PATH: another version of the shim (e.g. `git show REV:shim/centreon-pagerduty.lua`, to
+compare before and after a change; BENCHMARKS.md, "End to end").
 Writes WORK/alerts.ndjson (one line per alert: key, n, action, t_publish, t_write) and
-WORK/run.json; the mock's records are WORK/pagerduty.ndjson, the daemon's log WORK/daemon.log.
+WORK/run.json (with the write()/flush() calls over 10, 50 and 100 ms, and those over 20 ms:
+when, which, how long); the mock's records are WORK/pagerduty.ndjson, the daemon's log WORK/daemon.log.
 ]]
 local HERE = arg[0]:match("^(.*)/[^/]*$") or "."
 local ROOT = HERE .. "/.."
@@ -107,10 +110,15 @@ local emu = L.broker(Emulator, { shim = SHIM, cache = cache, real_clock = true, 
                                  conf = { socket = SOCK } })
 local alert_at = {}       -- queue index -> alert record
 local alerts_out = assert(io.open(WORK .. "/alerts.ndjson", "wb"))
-local calls = { n = 0, max = 0 }
-emu.on_call = function(_, wall)
+local calls = { n = 0, max = 0, slow = {}, over = { [0.01] = 0, [0.05] = 0, [0.1] = 0 } }
+emu.on_call = function(name, wall)
   calls.n = calls.n + 1
   if wall > calls.max then calls.max = wall end
+  for limit, n in pairs(calls.over) do if wall > limit then calls.over[limit] = n + 1 end end
+  -- the slow calls (a POST waiting for a slow commit): when, which, how long
+  if wall > 0.02 and #calls.slow < 1000 then
+    calls.slow[#calls.slow + 1] = { t = gettime() - wall, call = name, wall = wall }
+  end
 end
 
 local function deliver()
@@ -204,6 +212,8 @@ L.write(WORK .. "/run.json", encode({
   alerts = ALERTS, alert_rate = ALERT_RATE, background = BACKGROUND, broker = BROKER,
   rate_limit = A.rate_limit and tonumber(A.rate_limit) or nil, background_events = bg_done,
   seconds = sent_at - started, max_call = calls.max, calls = calls.n, lua = _VERSION,
+  calls_over_10ms = calls.over[0.01], calls_over_50ms = calls.over[0.05], calls_over_100ms = calls.over[0.1],
+  slow_calls = calls.slow, shim = SHIM,
   acked = emu.acked, published = emu.count,
 }) .. "\n")
 end

@@ -7,13 +7,26 @@ Benchmark: the cost the shim adds to Broker's output thread (run by bench.sh).
   lua bench.lua old URL [EVENTS]             EMULATION of the old connectors' way: one blocking
                                              HTTP POST (luasocket socket.http) per event to URL
   lua bench.lua encode [EVENTS]              the shim's write() path without any I/O (enrich + encode +
-                                             buffer), for profiling
+                                             buffer + urgency test), for profiling
+  lua bench.lua urgency [EVENTS]             the urgency test alone (the shim's is_urgent, reached through
+                                             debug.getupvalue) over EVENTS (default 500) events of the
+                                             workload, 2 million calls: the events stay in the CPU cache,
+                                             as in write(), where the encoder has just read every field
+
+Workload (shim, encode, urgency modes), from the environment:
+  BENCH_CHANGES=0.01   that fraction of the events are HARD state changes (OK <-> CRITICAL, alternately,
+                       of 50 other services on 5 other hosts): each can change what PagerDuty hears, so
+                       the shim posts it at once; default 0: steady statuses only
+  BENCH_RATE=1000      the shim's clock (max_buffer_age, the pacing of urgent POSTs) advances 1/RATE s per
+                       event written: Broker handing over RATE events a second; default: the real clock
 
 What is timed is only the calls Broker's output thread makes into the Lua code:
-write() for every event, then flush() until it returns true. CPU time is os.clock()
-(this process), wall time is socket.gettime(). Events are generated before timing
-(in Broker, building the event table is Broker's own cost). One line is printed:
-  RESULT mode=... lua=... batch=... events=... cpu_us=... wall_us=... posts=... sev_calls=... cache_calls=...
+write() for every event, then flush() until it returns true (urgency mode: is_urgent() per
+event). CPU time is os.clock() (this process), wall time is socket.gettime(). Events are
+generated before timing (in Broker, building the event table is Broker's own cost). One line:
+  RESULT mode=... lua=... batch=... events=... changes=... cpu_us=... wall_us=... posts=...
+         sev_calls=... cache_calls=...   (urgency mode: ns=... per event)
+posts: the POSTs made (counted from the shim's debug log line "posted N events").
 sev_calls and cache_calls: broker_cache:get_severity() calls, and all broker_cache calls, per
 event written (timed part only).
 
@@ -30,6 +43,9 @@ local SHIM = os.getenv("SHIM_PATH") or (DIR .. "/../centreon-pagerduty.lua")
 
 local mode = arg[1]
 local HOSTS, SERVICES_PER_HOST = 50, 10 -- 500 services, like fixtures/steady_10k
+local CHANGES = tonumber(os.getenv("BENCH_CHANGES") or "0") or 0
+local RATE = tonumber(os.getenv("BENCH_RATE") or "")
+local ALERTING_HOSTS = 5 -- 50 services that change state (BENCH_CHANGES)
 
 ------------------------------------------------------------------------------
 -- broker_cache and broker_log as Broker gives them (cheap lookups; groups are new
@@ -37,8 +53,10 @@ local HOSTS, SERVICES_PER_HOST = 50, 10 -- 500 services, like fixtures/steady_10
 
 local GROUPS = { "Linux", "Web", "Databases", "Storage", "Network" }
 local HOSTNAME, DESCRIPTION = {}, {}
-for h = 40000, 40000 + HOSTS - 1 do HOSTNAME[h] = string.format("steady-node-%04d", h - 40000) end
-for s = 60000, 60000 + HOSTS * SERVICES_PER_HOST - 1 do DESCRIPTION[s] = string.format("Disk-/data%05d", s - 60000) end
+for h = 40000, 40000 + HOSTS + ALERTING_HOSTS - 1 do HOSTNAME[h] = string.format("steady-node-%04d", h - 40000) end
+for s = 60000, 60000 + (HOSTS + ALERTING_HOSTS) * SERVICES_PER_HOST - 1 do
+  DESCRIPTION[s] = string.format("Disk-/data%05d", s - 60000)
+end
 
 -- CPU burnt by get_severity() for a resource without a severity: a calibrated busy loop.
 local SEVERITY_US = tonumber(os.getenv("BENCH_SEVERITY_US") or "2") or 2
@@ -67,7 +85,7 @@ local function answer_definition(fields)
   return t
 end
 
-local calls = { all = 0, get_severity = 0 }
+local calls = { all = 0, get_severity = 0, posts = 0 }
 local cache = {}
 function cache:get_hostname(h) calls.all = calls.all + 1; return HOSTNAME[h] end
 function cache:get_service_description(_, s) calls.all = calls.all + 1; return DESCRIPTION[s] end
@@ -96,13 +114,24 @@ function cache:get_service(h, s)
 end
 local log = {}
 function log:set_parameters() end
-function log:info() end
+function log:info(_, text)
+  if text:find("] posted ", 1, true) then calls.posts = calls.posts + 1 end
+end
 function log:warning() end
 function log:error(_, text) if os.getenv("BENCH_VERBOSE") then io.stderr:write("shim error: ", text, "\n") end end
+
+-- The shim's clock with BENCH_RATE: advanced by tick() at each event written.
+local clock = { now = 1781000000.0 }
+local tick
+if RATE then
+  local step = 1 / RATE
+  tick = function() clock.now = clock.now + step end
+end
 
 local function load_shim(conf)
   local env = setmetatable({ broker = { bbdo_version = function() return "2.0.0" end },
                              broker_log = log, broker_cache = cache }, { __index = _G })
+  if RATE then env.CENTREON_PAGERDUTY_NOW = function() return clock.now end end
   assert(loadfile(SHIM, "t", env))()
   env.init(conf or {})
   return env
@@ -133,17 +162,52 @@ local function service_status(i, round)
   }
 end
 
+-- With BENCH_CHANGES: every 1/CHANGES-th event is a HARD change of one of the alerting
+-- services (i beyond the steady ones), toggling OK <-> CRITICAL, as Engine reports it (the new
+-- state in last_hard_state, both change times = last_check).
+local alert_state = {}
+local function change(j, t)
+  local i = HOSTS * SERVICES_PER_HOST + j
+  local ev = service_status(i, 0)
+  local state = alert_state[j] == 2 and 0 or 2
+  alert_state[j] = state
+  ev.state, ev.last_hard_state, ev.last_check, ev.last_update = state, state, t, t
+  ev.last_hard_state_change, ev.last_state_change = t, t
+  ev.output = (state == 0 and "OK" or "CRITICAL") .. string.format(" - /data%05d\n", i - 1)
+  return ev
+end
+
 local function generate(n, first_round)
   local events, services = {}, HOSTS * SERVICES_PER_HOST
+  local every = CHANGES > 0 and math.max(1, math.floor(1 / CHANGES + 0.5)) or nil
+  local changed, steady = 0, 0
   for k = 1, n do
-    local round = first_round + (k - 1) // services
-    events[k] = service_status((k - 1) % services + 1, round)
+    if every and k % every == 0 then
+      changed = changed + 1
+      events[k] = change((changed - 1) % (ALERTING_HOSTS * SERVICES_PER_HOST) + 1, T0 + first_round * 300 + k)
+    else
+      local round = first_round + steady // services
+      events[k] = service_status(steady % services + 1, round)
+      steady = steady + 1
+    end
+  end
+  return events
+end
+
+-- Every alerting service seen OK once (the warm-up: their first change is not a first sight).
+local function alerting_ok()
+  local events = {}
+  for j = 1, ALERTING_HOSTS * SERVICES_PER_HOST do
+    local ev = service_status(HOSTS * SERVICES_PER_HOST + j, 0)
+    events[j] = ev
+    alert_state[j] = 0
   end
   return events
 end
 
 local function report(fields)
-  local keys = { "mode", "lua", "batch", "events", "cpu_us", "wall_us", "posts", "sev_calls", "cache_calls", "note" }
+  local keys = { "mode", "lua", "batch", "events", "changes", "cpu_us", "wall_us", "ns", "posts", "sev_calls",
+                 "cache_calls", "note" }
   local out = { "RESULT" }
   for _, k in ipairs(keys) do
     if fields[k] ~= nil then
@@ -169,7 +233,11 @@ local function timed_run(env, events)
   collectgarbage()
   collectgarbage()
   local c0, w0 = os.clock(), gettime()
-  for i = 1, #events do write(events[i]) end
+  if tick then
+    for i = 1, #events do tick(); write(events[i]) end
+  else
+    for i = 1, #events do write(events[i]) end
+  end
   local tries = 0
   while not flush() do
     tries = tries + 1
@@ -185,17 +253,22 @@ if mode == "shim" then
   assert(path and batch and n, "usage: bench.lua shim SOCKET BATCH [EVENTS]")
   -- warm-up round, untimed, by another shim instance: the daemon sees every service once
   local warm = load_shim({ socket = path, max_buffer_size = 1000, timeout = 5000 })
+  local saved_changes = CHANGES
+  CHANGES = 0
   for _, ev in ipairs(generate(HOSTS * SERVICES_PER_HOST, 0)) do warm.write(ev) end
+  CHANGES = saved_changes
+  for _, ev in ipairs(alerting_ok()) do warm.write(ev) end
   assert(warm.flush(), "warm-up: the daemon did not answer")
   local env = load_shim({ socket = path, max_buffer_size = batch, max_buffer_age = 1, timeout = 5000,
                           retry_interval = 1, log_level = 1 })
   local events = generate(n, 1)
   local since = snapshot()
+  local posts = calls.posts
   local cpu, wall = timed_run(env, events)
   local sev, all = calls_per_event(since, n)
   assert(env.centreon_pagerduty.buffered() == 0)
-  report({ mode = "shim", lua = LUA, batch = batch, events = n, cpu_us = cpu / n * 1e6,
-           wall_us = wall / n * 1e6, posts = math.ceil(n / batch), sev_calls = sev, cache_calls = all })
+  report({ mode = "shim", lua = LUA, batch = batch, events = n, changes = CHANGES, cpu_us = cpu / n * 1e6,
+           wall_us = wall / n * 1e6, posts = calls.posts - posts, sev_calls = sev, cache_calls = all })
 
 elseif mode == "encode" then
   local n = math.tointeger(tonumber(arg[2] or 20000))
@@ -212,8 +285,40 @@ elseif mode == "encode" then
   local cpu, wall = os.clock() - c0, gettime() - w0
   local sev, all = calls_per_event(since, n)
   local count, bytes = env.centreon_pagerduty.buffered()
-  report({ mode = "encode", lua = LUA, batch = "-", events = n, cpu_us = cpu / n * 1e6, wall_us = wall / n * 1e6,
-           sev_calls = sev, cache_calls = all, note = string.format("%d-bytes/event", bytes // count) })
+  report({ mode = "encode", lua = LUA, batch = "-", events = n, changes = CHANGES, cpu_us = cpu / n * 1e6,
+           wall_us = wall / n * 1e6, sev_calls = sev, cache_calls = all,
+           note = string.format("%d-bytes/event", bytes // count) })
+
+elseif mode == "urgency" then
+  -- is_urgent(), found among the upvalues of write() -> do_write()
+  local n = math.tointeger(tonumber(arg[2] or 500))
+  local env = load_shim({ socket = "/nonexistent/bench.sock", retry_interval = 3600 })
+  local function upvalue(f, name)
+    for i = 1, 255 do
+      local k, v = debug.getupvalue(f, i)
+      if k == nil then return nil end
+      if k == name then return v end
+    end
+  end
+  local do_write = upvalue(env.write, "do_write")
+  local is_urgent = do_write and upvalue(do_write, "is_urgent")
+  if not is_urgent then
+    report({ mode = "urgency", lua = LUA, batch = "-", events = n, changes = CHANGES, note = "no-urgency-test" })
+    os.exit(0)
+  end
+  local events = generate(n, 1)
+  local urgent = 0
+  for i = 1, n do if is_urgent(events[i]) then urgent = urgent + 1 end end -- warm-up, and the count
+  local rounds = math.max(1, 2000000 // n)
+  collectgarbage()
+  collectgarbage()
+  local c0 = os.clock()
+  for _ = 1, rounds do
+    for i = 1, n do is_urgent(events[i]) end
+  end
+  local cpu = os.clock() - c0
+  report({ mode = "urgency", lua = LUA, batch = "-", events = n * rounds, changes = CHANGES,
+           ns = cpu / (n * rounds) * 1e9, note = string.format("%d-urgent-of-%d", urgent, n) })
 
 elseif mode == "old" then
   -- EMULATION of the old connectors (reference/centreon-broker.md §3): every event becomes
@@ -259,6 +364,7 @@ elseif mode == "old" then
            wall_us = wall / n * 1e6, posts = n })
 
 else
-  io.stderr:write("usage: lua bench.lua shim SOCKET BATCH [EVENTS] | old URL [EVENTS] | encode [EVENTS]\n")
+  io.stderr:write("usage: lua bench.lua shim SOCKET BATCH [EVENTS] | old URL [EVENTS] | encode [EVENTS]" ..
+                  " | urgency [EVENTS]\n")
   os.exit(2)
 end
