@@ -11,9 +11,9 @@
 #     long ago; the problem ended while A was passive), then the live OK: A pages (a trigger,
 #     then a resolve) for a problem that ended during the gap.
 # 10  A had an incident open (pinned); after the resync the first event of the service is an
-#     acknowledgement event, not a status: A resolves the incident although the problem is
-#     still there, and the next status (CRITICAL, acknowledged) sends nothing: the incident is
-#     closed in PagerDuty while the service is CRITICAL.
+#     acknowledgement event, not a status: A resolved the incident although the problem was
+#     still there, and the next status (CRITICAL, acknowledged) sent nothing. Fixed in 314841f
+#     (an acknowledge, then the trigger): kept as a regression check.
 # 11  A's incident: PagerDuty took its trigger, then refused its resolve (503) until A stopped; B
 #     paged for a new problem of the service (same dedup key: the incident is open again); after
 #     the failback, the resync keeps A's old resolve (an incident A knows open) and sends it: it
