@@ -20,6 +20,19 @@ fn corrupt_middle(spool_dir: &Path, pages: usize) {
     f.sync_all().unwrap();
 }
 
+/// 1,500 services go CRITICAL with long outputs (a spool of many pages) while PagerDuty is down.
+fn queue_long_triggers(d: &Daemon, base: u64) {
+    let mut svcs = services(base, 1500);
+    let firsts: Vec<String> = svcs.iter_mut().map(Svc::first_ok).collect();
+    d.post_ok(&firsts);
+    let long = "y".repeat(800);
+    let crits: Vec<String> = svcs
+        .iter_mut()
+        .map(|s| s.critical(&format!("CRITICAL: {long}")))
+        .collect();
+    d.post_ok(&crits);
+}
+
 fn status(d: &Daemon) -> Value {
     serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap_or(Value::Null)
 }
@@ -41,15 +54,7 @@ fn a_spool_damaged_while_stopped_is_set_aside_and_paging_goes_on() {
     let mock = MockPagerDuty::start();
     mock.set_default(Reply::unavailable());
     let mut d = Daemon::start(Config::new(&mock.url()));
-    let mut svcs = services(5000, 1500);
-    let firsts: Vec<String> = svcs.iter_mut().map(Svc::first_ok).collect();
-    d.post_ok(&firsts);
-    let long = "y".repeat(800);
-    let crits: Vec<String> = svcs
-        .iter_mut()
-        .map(|s| s.critical(&format!("CRITICAL: {long}")))
-        .collect();
-    d.post_ok(&crits);
+    queue_long_triggers(&d, 5000);
     assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
     let spool_dir = d.dir.path().join("spool");
     corrupt_middle(&spool_dir, 24);
@@ -109,15 +114,7 @@ fn a_spool_damaged_while_running_is_set_aside_and_paging_goes_on() {
     let mock = MockPagerDuty::start();
     mock.set_default(Reply::unavailable());
     let d = Daemon::start(Config::new(&mock.url()));
-    let mut svcs = services(8000, 1500);
-    let firsts: Vec<String> = svcs.iter_mut().map(Svc::first_ok).collect();
-    d.post_ok(&firsts);
-    let long = "z".repeat(800);
-    let crits: Vec<String> = svcs
-        .iter_mut()
-        .map(|s| s.critical(&format!("CRITICAL: {long}")))
-        .collect();
-    d.post_ok(&crits);
+    queue_long_triggers(&d, 8000);
     // Let the WAL reach the database file, then damage it under the running daemon.
     let spool_dir = d.dir.path().join("spool");
     {
