@@ -889,68 +889,104 @@ fn collapse_never_sends_a_useless_resolve() {
 
 /// DESIGN §4.7 (Centreon-HA): a daemon started on a spool idle longer than `[ha] resync_after`
 /// (its node was passive) treats its rule state as unknown and collapses what it queued before
-/// the gap, but the resolves of incidents open in PagerDuty. A problem still present pages
-/// again at its next status.
+/// the gap. A problem still present pages again at its next status. A resolve queued before
+/// the gap for an incident open in PagerDuty waits for the resource's next status: a recovery
+/// sends it; a problem (the other node opened an incident for it under the same dedup key
+/// meanwhile: chaos/failover defect 11) triggers into that incident, and nothing resolves it.
 #[test]
 fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
     let mock = MockPagerDuty::start();
     let mut d = Daemon::start(Config::new(&mock.url()).set_str("ha", "resync_after", "1s"));
     let mut opened = Svc::new(4100, 41000);
     let mut stale = Svc::new(4101, 41010);
-    d.post_ok(&[opened.first_ok(), stale.first_ok()]);
-    d.post_ok(&[opened.critical("CRITICAL: before the gap")]);
+    let mut reopened = Svc::new(4102, 41020);
+    d.post_ok(&[opened.first_ok(), stale.first_ok(), reopened.first_ok()]);
+    d.post_ok(&[
+        opened.critical("CRITICAL: before the gap"),
+        reopened.critical("CRITICAL: before the gap"),
+    ]);
     assert!(
-        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered())),
-        "the first trigger was not delivered\n{}",
+        mock.wait_until(WAIT, |r| r.iter().filter(|r| r.delivered()).count() == 2),
+        "the first triggers were not delivered\n{}",
         d.log_tail(40)
     );
-    // PagerDuty is down; this node queues a problem and a recovery, then goes passive.
+    // PagerDuty is down; this node queues a problem and two recoveries, then goes passive.
     mock.set_default(Reply::unavailable());
     d.post_ok(&[
         stale.critical("CRITICAL: queued before the gap"),
         opened.recover(),
+        reopened.recover(),
     ]);
     assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
     std::thread::sleep(Duration::from_millis(1500));
 
     mock.set_default(Reply::Accept);
+    let before = mock.requests().len();
     d.spawn();
     d.wait_ready(WAIT);
-    // The open incident's resolve goes; the stale trigger does not.
+    // After the gap: `opened` still OK, `reopened` CRITICAL again (the other node paged it),
+    // `stale` still CRITICAL.
+    let status = |s: &Svc, state: u8, changed: i64, output: &str| {
+        let t = s.clock + 60;
+        v2_service_status(
+            s.host_id,
+            s.service_id,
+            &s.host,
+            &s.service,
+            state,
+            true,
+            t,
+            changed,
+            1,
+            3,
+            output,
+            "",
+        )
+    };
+    d.post_ok(&[
+        status(&opened, 0, opened.clock, "OK: after the gap"),
+        status(
+            &reopened,
+            2,
+            reopened.clock + 30,
+            "CRITICAL: the other node paged it",
+        ),
+        status(
+            &stale,
+            2,
+            stale.clock,
+            "CRITICAL: still there after the gap",
+        ),
+    ]);
     let key = |s: &Svc| s.dedup_key();
+    let delivered = |r: &[Request], s: &Svc, action: &str| {
+        let k = key(s);
+        r.iter()
+            .any(|r| r.delivered() && r.action() == Some(action) && r.dedup_key() == Some(&k))
+    };
     assert!(
-        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered()
-            && r.action() == Some("resolve")
-            && r.dedup_key() == Some(key(&opened).as_str()))),
-        "the resolve of the incident open in PagerDuty was not kept\n{}",
+        mock.wait_until(WAIT, |r| delivered(&r[before..], &opened, "resolve")),
+        "the recovery after the gap did not resolve the incident open in PagerDuty\n{}",
         d.log_tail(40)
     );
-    // The problem still present pages at its next status (first sight again).
-    let t = stale.clock + 60;
-    let still = v2_service_status(
-        stale.host_id,
-        stale.service_id,
-        &stale.host,
-        &stale.service,
-        2,
-        true,
-        t,
-        t - 60,
-        2,
-        3,
-        "CRITICAL: still there after the gap",
-        "",
-    );
-    d.post_ok(&[still]);
     assert!(
-        mock.wait_until(WAIT, |r| r.iter().any(|r| r.delivered()
+        mock.wait_until(WAIT, |r| delivered(&r[before..], &reopened, "trigger")),
+        "the problem after the gap did not trigger into the open incident\n{}",
+        d.log_tail(40)
+    );
+    assert!(
+        mock.wait_until(WAIT, |r| r[before..].iter().any(|r| r.delivered()
             && r.summary()
                 .is_some_and(|s| s.contains("still there after the gap")))),
         "a problem still present after the gap did not page\n{}",
         d.log_tail(40)
     );
-    let stale_triggers: Vec<String> = mock
-        .requests()
+    let after: Vec<_> = mock.requests()[before..].to_vec();
+    assert!(
+        !delivered(&after, &reopened, "resolve"),
+        "the resolve queued before the gap closed the incident of the newer problem"
+    );
+    let stale_triggers: Vec<String> = after
         .iter()
         .filter(|r| r.delivered() && r.dedup_key() == Some(key(&stale).as_str()))
         .filter_map(|r| r.summary().map(str::to_owned))

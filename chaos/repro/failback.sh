@@ -102,7 +102,7 @@ grep -q 'action=resolve' <(sed -n '/idle longer/,$p' "$d/a/daemon.log") || { ech
 # --- 9: A's Broker replays an old status after the resync
 rm -rf "$d/a"; config a
 start a; post a "$(status 2 0 $((t + 10)) $((t - 86400)) 0)"; stop
-sleep 1.5
+sleep 4.5   # a gap of about 5 s: the replayed status, checked 1 s after A's last, is before its middle
 start a
 post a "$(status 2 2 $((t + 11)) $((t + 11)) 0)
 $(status 2 0 $((t + 90)) $((t + 60)) 0)"

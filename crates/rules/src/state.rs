@@ -21,6 +21,11 @@
 //!   that preceded the adaptive status the first time, and it is recognised; the same content
 //!   after a newer event is a new one. The windows are stored with every applied event, so
 //!   that they survive restarts.
+//! - after a resync (DESIGN §4.7), `stale_before` is the middle of the gap on the resource's own
+//!   clock: a timed event older than it is from before the failover (this node's Broker
+//!   retention, replayed ahead of the live stream) and is history, never applied; `maybe_open`
+//!   says that another node may have opened an incident this state does not know of, so that a
+//!   recovery seen resolves it.
 
 use broker::{Context, StateCode};
 use serde::{Deserialize, Serialize};
@@ -143,6 +148,17 @@ pub struct ResourceState {
     /// Keys of the last downtimes that ended: a replay of their start changes nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended_downtimes: Vec<u64>,
+    /// Daemon time (s) the last full status was applied: with `last_check`, where the
+    /// resource's clock stands against the daemon's (see [`ResourceState::resynced`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<i64>,
+    /// After a resync: timed events older than this (the resource's clock) are history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_before: Option<i64>,
+    /// After a resync: PagerDuty may hold an incident for the resource that another node
+    /// opened; a recovery seen sends a resolve. Cleared once the state says what PagerDuty holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maybe_open: bool,
 }
 
 impl Default for ResourceState {
@@ -170,6 +186,9 @@ impl Default for ResourceState {
             anchor: None,
             patches: Vec::new(),
             ended_downtimes: Vec::new(),
+            seen_at: None,
+            stale_before: None,
+            maybe_open: false,
         }
     }
 }
@@ -206,11 +225,32 @@ impl ResourceState {
     /// The rule state is unknown (DESIGN §4.7, a spool idle longer than `[ha] resync_after`):
     /// only the pinned incident is kept, so that a problem still present pages into it and a
     /// recovery resolves it; the next status is a first sight.
-    pub fn resynced(self) -> ResourceState {
+    ///
+    /// `gap_middle` (daemon seconds) is the middle of the gap, between the last ingest before
+    /// it and the start after it. What this node's Broker had not handed over when the cluster
+    /// moved (checked before the failover, so before the middle for any gap longer than twice
+    /// the failover) is replayed ahead of the live stream (checked after the gap): on the
+    /// resource's clock, the middle is `last_check + (gap_middle - seen_at)`. A state written
+    /// before `seen_at` existed falls back to its last check.
+    ///
+    /// Without a pinned incident, the other node may have opened one meanwhile: `maybe_open`.
+    pub fn resynced(self, gap_middle: i64) -> ResourceState {
+        let stale_before = match (self.last_check, self.seen_at) {
+            (Some(check), Some(seen)) => Some(check.saturating_add((gap_middle - seen).max(0))),
+            (check, None) => check,
+            (None, Some(_)) => None,
+        };
         ResourceState {
+            maybe_open: self.incident.is_none(),
             incident: self.incident,
+            stale_before,
             ..ResourceState::default()
         }
+    }
+
+    /// After a resync, an event of this time (the resource's clock) is from before the gap.
+    pub fn before_gap(&self, event_time: Option<i64>) -> bool {
+        matches!((self.stale_before, event_time), (Some(cut), Some(t)) if t < cut)
     }
 
     /// Remember a full status; true when it was already among the recent ones (a replay).

@@ -37,7 +37,7 @@ use thiserror::Error;
 
 pub use operator::{DeadLetter, QueueStats};
 pub use queue::{Completion, Pending};
-pub use resync::Resync;
+pub use resync::{QueuedResolve, Resync};
 pub use salvage::{quarantine, quarantine_running, Damage};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
@@ -95,12 +95,16 @@ pub struct Spool {
     path: PathBuf,
     /// The rules generation (DESIGN §4.7): states written in an older one are stale.
     generation: i64,
+    /// Daemon time (ms) of the middle of the last resync's gap (0: none).
+    gap_middle_ms: i64,
 }
 
 /// Counter: daemon time (ms) of the last batch from Broker committed.
 pub(crate) const LAST_INGEST: &str = "last_ingest_ms";
 /// Counter: the rules generation, bumped at each resync.
 pub(crate) const RULES_GENERATION: &str = "rules_generation";
+/// Counter: daemon time (ms) of the middle of the last resync's gap.
+pub(crate) const GAP_MIDDLE: &str = "resync_gap_middle_ms";
 
 impl Spool {
     /// Open (creating if needed) the spool in `dir`, migrating it forward.
@@ -114,6 +118,7 @@ impl Spool {
             conn,
             path,
             generation: 0,
+            gap_middle_ms: 0,
         };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
@@ -127,6 +132,7 @@ impl Spool {
         spool.configure()?;
         schema::migrate(&mut spool.conn, &spool.path)?;
         spool.generation = spool.counter(RULES_GENERATION)?;
+        spool.gap_middle_ms = spool.counter(GAP_MIDDLE)?;
         Ok(spool)
     }
 
@@ -148,6 +154,7 @@ impl Spool {
                 conn,
                 path: path.clone(),
                 generation: 0,
+                gap_middle_ms: 0,
             };
             let version: i64 = spool
                 .conn

@@ -1,9 +1,16 @@
 //! Resync after a gap (DESIGN §4.7, Centreon-HA): a spool whose last ingest is older than
 //! `[ha] resync_after` was not the active one. Its rule state is unknown — every state written
 //! before now is stale, but for its pinned incident — and what it queued before the gap is
-//! collapsed, except the resolves of incidents still open in PagerDuty.
+//! collapsed.
+//!
+//! A resolve queued before the gap for an incident open in PagerDuty is not sent as it is: the
+//! other node may have opened an incident under the same dedup key for a newer problem of the
+//! resource, which that resolve would close while the problem is still there. Its incident is
+//! pinned again in the resource's stale state instead ([`Spool::queued_resolves_at_resync`],
+//! [`Spool::repin_stale_state`]), so that the first status after the gap decides: a recovery
+//! resolves it, a problem still there triggers into it.
 
-use crate::{add_counter, set_counter, Result, Spool, LAST_INGEST, RULES_GENERATION};
+use crate::{add_counter, set_counter, Result, Spool, GAP_MIDDLE, LAST_INGEST, RULES_GENERATION};
 use rusqlite::params;
 
 /// What a resync did.
@@ -13,8 +20,17 @@ pub struct Resync {
     pub last_ingest_ms: i64,
     /// Deliveries queued before the gap and collapsed.
     pub collapsed: usize,
-    /// Resolves of incidents open in PagerDuty, kept.
-    pub kept_resolves: usize,
+}
+
+/// A resolve queued before the gap for an incident open in PagerDuty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedResolve {
+    pub host_id: u64,
+    pub service_id: u64,
+    pub dedup_key: String,
+    pub route: String,
+    /// Empty in dry run.
+    pub routing_key: String,
 }
 
 impl Spool {
@@ -24,30 +40,57 @@ impl Spool {
     }
 
     /// Start a new rules generation: every state stored so far is stale (cheap: one counter).
-    /// Call before any ingest; then [`Spool::collapse_before_resync`].
-    pub fn begin_resync(&mut self, now_ms: i64) -> Result<()> {
+    /// `last_ingest_ms` is the last ingest before the gap: the gap's middle is remembered for
+    /// the stale states. Call before any ingest; then [`Spool::collapse_before_resync`].
+    pub fn begin_resync(&mut self, now_ms: i64, last_ingest_ms: i64) -> Result<()> {
+        let middle = last_ingest_ms + (now_ms - last_ingest_ms).max(0) / 2;
         let tx = self.conn.transaction()?;
         add_counter(&tx, RULES_GENERATION, 1)?;
         set_counter(&tx, "last_resync_ms", now_ms)?;
+        set_counter(&tx, GAP_MIDDLE, middle)?;
         add_counter(&tx, "resyncs", 1)?;
         tx.commit()?;
         self.generation = self.counter(RULES_GENERATION)?;
+        self.gap_middle_ms = middle;
         Ok(())
     }
 
-    /// Collapse what was queued up to `last_ingest_ms`, except resolves of dedup keys with an
-    /// incident open in PagerDuty; heads move to what is left. One transaction.
+    /// The resolves queued up to `last_ingest_ms` for dedup keys with an incident open in
+    /// PagerDuty, oldest first.
+    pub fn queued_resolves_at_resync(&self, last_ingest_ms: i64) -> Result<Vec<QueuedResolve>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT host_id, service_id, dedup_key, route, routing_key FROM deliveries
+             WHERE ingested_at_ms <= ?1 AND action = 'resolve'
+             AND dedup_key IN (SELECT dedup_key FROM open_in_pagerduty) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![last_ingest_ms], |r| {
+            Ok(QueuedResolve {
+                host_id: r.get::<_, i64>(0)? as u64,
+                service_id: r.get::<_, i64>(1)? as u64,
+                dedup_key: r.get(2)?,
+                route: r.get(3)?,
+                routing_key: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replace a resource's stale state, keeping it stale (its generation is not touched).
+    pub fn repin_stale_state(&mut self, host_id: u64, service_id: u64, json: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE resources SET state = ?3 WHERE host_id = ?1 AND service_id = ?2",
+            params![host_id as i64, service_id as i64, json],
+        )?;
+        Ok(())
+    }
+
+    /// Collapse what was queued up to `last_ingest_ms`; heads move to what is left. One
+    /// transaction. The resolves of open incidents among them must have been pinned again
+    /// first ([`Spool::queued_resolves_at_resync`]).
     pub fn collapse_before_resync(&mut self, last_ingest_ms: i64, now_ms: i64) -> Result<Resync> {
         let tx = self.conn.transaction()?;
-        let kept_resolves = tx.query_row(
-            "SELECT count(*) FROM deliveries WHERE ingested_at_ms <= ?1 AND action = 'resolve'
-             AND dedup_key IN (SELECT dedup_key FROM open_in_pagerduty)",
-            params![last_ingest_ms],
-            |r| r.get::<_, i64>(0),
-        )? as usize;
         let collapsed = tx.execute(
-            "DELETE FROM deliveries WHERE ingested_at_ms <= ?1 AND NOT (action = 'resolve'
-             AND dedup_key IN (SELECT dedup_key FROM open_in_pagerduty))",
+            "DELETE FROM deliveries WHERE ingested_at_ms <= ?1",
             params![last_ingest_ms],
         )?;
         tx.execute(
@@ -65,7 +108,6 @@ impl Spool {
         Ok(Resync {
             last_ingest_ms,
             collapsed,
-            kept_resolves,
         })
     }
 }

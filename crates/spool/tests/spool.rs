@@ -302,10 +302,11 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
     assert!(!s.open_in_pagerduty("other").unwrap());
 }
 
-/// DESIGN §4.7: after a gap, states written before the resync are stale, and what was queued
-/// before the gap is collapsed but the resolves of incidents open in PagerDuty.
+/// DESIGN §4.7: after a gap, states written before the resync are stale, the resolves queued
+/// for incidents open in PagerDuty are listed (the daemon pins their incidents again in the
+/// stale states, which stay stale), and what was queued before the gap is collapsed.
 #[test]
-fn resync_marks_states_stale_and_collapses_the_stale_queue_but_needed_resolves() {
+fn resync_marks_states_stale_lists_needed_resolves_and_collapses_the_stale_queue() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Spool::open(dir.path()).unwrap();
     assert_eq!(s.last_ingest_ms().unwrap(), None);
@@ -336,17 +337,25 @@ fn resync_marks_states_stale_and_collapses_the_stale_queue_but_needed_resolves()
     )
     .unwrap();
 
-    s.begin_resync(100).unwrap();
-    assert!(s.resource_state(1, 2).unwrap().unwrap().stale);
-    let r = s.collapse_before_resync(5, 100).unwrap();
-    assert_eq!((r.collapsed, r.kept_resolves), (2, 1));
-    let due = s.due(RK, 100, 10, &|_| false).unwrap();
+    s.begin_resync(100, 5).unwrap();
+    let stored = s.resource_state(1, 2).unwrap().unwrap();
+    assert!(stored.stale);
+    assert_eq!(stored.gap_middle_ms, 52, "the middle of the gap 5..100");
+    let queued = s.queued_resolves_at_resync(5).unwrap();
     assert_eq!(
-        due.iter()
-            .map(|p| (p.dedup_key.as_str(), p.action))
+        queued
+            .iter()
+            .map(|q| (q.dedup_key.as_str(), q.host_id, q.service_id))
             .collect::<Vec<_>>(),
-        vec![("open", Action::Resolve)]
+        vec![("open", 1, 2)]
     );
+    s.repin_stale_state(1, 2, "{\"pinned\":1}").unwrap();
+    let stored = s.resource_state(1, 2).unwrap().unwrap();
+    assert!(stored.stale && stored.json.contains("pinned"));
+    let r = s.collapse_before_resync(5, 100).unwrap();
+    assert_eq!(r.collapsed, 3);
+    assert!(s.due(RK, 100, 10, &|_| false).unwrap().is_empty());
+    assert!(s.open_in_pagerduty("open").unwrap());
     assert!(s.stats().unwrap().last_resync_ms == Some(100));
     // A state written after the resync is current, across a reopen.
     let mut b = Batch::default();

@@ -9,7 +9,8 @@
 //! - `clock`: the daemon's time, on the monotonic clock;
 //! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch;
 //! - `telemetry`: the counters, declared once with their metric names;
-//! - `repair`: a damaged spool set aside and salvaged, at start or while running.
+//! - `repair`: a damaged spool set aside and salvaged, at start or while running;
+//! - `resync`: the start on a spool idle longer than `[ha] resync_after` (DESIGN §4.7).
 //!
 //! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
 //! socket, then says READY. SIGTERM/SIGINT stop accepting, let in-flight requests finish within
@@ -23,6 +24,7 @@ pub(crate) mod delivery;
 pub(crate) mod ingest;
 pub(crate) mod operator;
 pub(crate) mod repair;
+mod resync;
 pub(crate) mod state;
 pub(crate) mod store;
 pub(crate) mod telemetry;
@@ -68,7 +70,8 @@ pub async fn run(
         warn!("{w}");
     }
     let (mut spool, reader) = open_spool(&cfg.spool.dir)?;
-    let gap = begin_resync_if_idle(&mut spool, cfg.ha.resync_after.0)?;
+    let gap = resync::begin_if_idle(&mut spool, cfg.ha.resync_after.0)
+        .map_err(|e| RunError::Other(e.into()))?;
     let sender =
         Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
     let (listener, bound_path) = listen(&cfg.listen, activated)?;
@@ -146,40 +149,11 @@ fn open_spool(dir: &str) -> Result<(Spool, Spool), RunError> {
     Ok((spool, reader))
 }
 
-/// DESIGN §4.7: a spool whose last ingest is older than `resync_after` (0 = off) was not the
-/// active one: its rule state becomes unknown now, before any ingest (one counter). Returns
-/// the last ingest's time, whose stale queue is collapsed before delivery starts.
-fn begin_resync_if_idle(
-    spool: &mut Spool,
-    resync_after: Duration,
-) -> Result<Option<i64>, RunError> {
-    let now = now_ms();
-    let last = spool
-        .last_ingest_ms()
-        .map_err(|e| RunError::Other(e.into()))?;
-    let Some(last) = last.filter(|&t| {
-        !resync_after.is_zero() && now.saturating_sub(t) > resync_after.as_millis() as i64
-    }) else {
-        return Ok(None);
-    };
-    spool
-        .begin_resync(now)
-        .map_err(|e| RunError::Other(e.into()))?;
-    warn!(
-        idle_seconds = (now - last) / 1000,
-        "The spool was idle longer than [ha] resync_after (this node was passive, or stopped): \
-         rule state is unknown, every resource is at first sight again (open incidents stay \
-         pinned), and what was queued before the gap is collapsed but resolves of incidents \
-         still open."
-    );
-    Ok(Some(last))
-}
-
 /// Before the first delivery (after READY: these read the queue): a trigger at the head of
 /// its queue may have reached PagerDuty before a crash without its outcome being recorded, so
 /// its key counts as open (a collapse then keeps the episode's resolve); and after a gap
-/// (`gap`: the last ingest), what was queued before it goes, but resolves of incidents open
-/// in PagerDuty.
+/// (`gap`: the last ingest), what was queued before it goes (`resync` pinned the incidents of
+/// its resolves again).
 async fn prepare_queue(shared: &Arc<Shared>, gap: Option<i64>) {
     let shared2 = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -214,7 +188,6 @@ async fn prepare_queue(shared: &Arc<Shared>, gap: Option<i64>) {
             shared.metrics.add(Counter::Collapsed, r.collapsed as u64);
             warn!(
                 collapsed = r.collapsed,
-                kept_resolves = r.kept_resolves,
                 "Resync: deliveries queued before the gap collapsed."
             );
         }

@@ -125,7 +125,7 @@ impl rules::Store for BatchStore<'_> {
         if !self.cache.states.contains_key(&id) {
             let loaded = match self.spool.resource_state(id.host_id, id.service_id) {
                 Ok(Some(stored)) => match ResourceState::from_json(&stored.json) {
-                    Ok(st) if stored.stale => Some(st.resynced()),
+                    Ok(st) if stored.stale => Some(st.resynced(stored.gap_middle_ms / 1000)),
                     Ok(st) => Some(st),
                     Err(e) => {
                         self.cache.read_errors.push(format!("{id}: {e}"));

@@ -25,11 +25,12 @@ pub enum Counter {
     ClockSkew,
     BatchesRefused,
     Resyncs,
+    BeforeGap,
 }
 
 impl Counter {
     /// Every counter, in the order they are rendered (a family's members together).
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 18] = [
         Counter::EventsReceived,
         Counter::EventsAccepted,
         Counter::EventsIgnored,
@@ -47,6 +48,7 @@ impl Counter {
         Counter::ClockSkew,
         Counter::BatchesRefused,
         Counter::Resyncs,
+        Counter::BeforeGap,
     ];
 
     /// (metric family, help, label).
@@ -94,6 +96,11 @@ impl Counter {
             Resyncs => (
                 "resyncs_total",
                 "Starts on a spool idle longer than [ha] resync_after (rule state unknown).",
+                "",
+            ),
+            BeforeGap => (
+                "before_gap_ignored_total",
+                "Events from before a resync's gap (this node's Broker retention), ignored.",
                 "",
             ),
         }

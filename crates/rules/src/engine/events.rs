@@ -26,6 +26,12 @@ impl Engine {
             out.replay = true;
             return;
         };
+        if rs.before_gap(st.event_time()) {
+            out.before_gap = true;
+            restore(store, id, rs);
+            return;
+        }
+        rs.seen_at = Some(now);
         let first = new || !rs.known;
         out.clock_skew = matches!((rs.last_check, st.last_check), (Some(a), Some(b)) if b < a);
         if st.last_check.is_some() {
@@ -74,8 +80,20 @@ impl Engine {
         if first {
             match first_sight(st, problem_now, alerts.hard_only) {
                 FirstSight::Trigger => rs.owed = true,
-                FirstSight::Resolve => self.first_sight_resolve(store, st, now, out),
+                FirstSight::Resolve => {
+                    rs.maybe_open = false;
+                    self.first_sight_resolve(store, st, now, out);
+                }
+                // Not a problem at first sight: the other node resolved what it had opened.
+                FirstSight::Record if !problem_now => rs.maybe_open = false,
                 FirstSight::Record => {}
+            }
+        } else if rs.maybe_open && !problem_now && self.is_problem(is_host, prev_effective) {
+            // After a resync, a recovery of a problem this node did not page (held, or
+            // acknowledged before it became HARD): the other node may have.
+            rs.maybe_open = false;
+            if rs.incident.is_none() {
+                self.resolve_unpinned(store, id, &st.context, st.state, st.event_time(), now, out);
             }
         } else if trigger_is_owed(&rs, prev_effective, effective, problem_now, st) {
             rs.owed = true;
@@ -111,19 +129,31 @@ impl Engine {
         let Some((mut rs, new)) = take(store, id, None) else {
             return;
         };
+        // After a resync: a timed event from before the gap, or an untimed one before the
+        // first status from after it, is history (see `ResourceState::resynced`).
+        let before_gap = match check {
+            ReplayCheck::Timed { time, .. } | ReplayCheck::Downtime { time, .. } => {
+                rs.before_gap(time)
+            }
+            ReplayCheck::Untimed(_) => rs.stale_before.is_some() && !rs.known,
+            ReplayCheck::None => false,
+        };
+        if before_gap {
+            out.before_gap = true;
+            restore(store, id, rs);
+            return;
+        }
         let before = Some(snapshot(&mut rs));
         let replay = match check {
-            ReplayCheck::Timed(content) => rs.remember_timed_patch(content),
+            ReplayCheck::Timed { content, .. } => rs.remember_timed_patch(content),
             ReplayCheck::Untimed(content) => rs.remember_patch(content),
-            ReplayCheck::Downtime { key } => rs.ended_downtimes.contains(&key),
+            ReplayCheck::Downtime { key, .. } => rs.ended_downtimes.contains(&key),
             ReplayCheck::None => false,
         };
         if replay {
             // The anchor moved: kept in memory, not worth a write.
             out.replay = true;
-            if let Some(slot) = store.resource(id) {
-                *slot = rs;
-            }
+            restore(store, id, rs);
             return;
         }
         update(&mut rs, &mut cause);
@@ -192,7 +222,10 @@ impl Engine {
             &a.context,
             now,
             out,
-            ReplayCheck::Timed(content),
+            ReplayCheck::Timed {
+                content,
+                time: a.deletion_time.or(a.entry_time),
+            },
             |rs, _| {
                 rs.ack = if a.deletion_time.is_some() {
                     None
@@ -236,7 +269,10 @@ impl Engine {
             &d.context,
             now,
             out,
-            ReplayCheck::Downtime { key },
+            ReplayCheck::Downtime {
+                key,
+                time: d.start_time.max(d.entry_time),
+            },
             |rs, cause| {
                 if !rs.downtimes.contains(&key) {
                     rs.downtimes.push(key);

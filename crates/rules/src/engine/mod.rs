@@ -83,6 +83,8 @@ pub struct Outcome {
     pub replay: bool,
     /// A status older than the last one applied to its resource (poller clock stepped back).
     pub clock_skew: bool,
+    /// After a resync, an event from before the gap (DESIGN §4.7): ignored.
+    pub before_gap: bool,
 }
 
 /// The rules, with their settings.

@@ -158,6 +158,8 @@ impl Engine {
         out: &mut Outcome,
     ) {
         rs.owed = false;
+        // The incident this trigger opens or updates is the one PagerDuty holds for the key.
+        rs.maybe_open = false;
         let problem = rs.problem.take().unwrap_or_else(|| Problem {
             state: self.effective(rs).unwrap_or(0),
             hard: true,
@@ -281,13 +283,29 @@ impl Engine {
         out: &mut Outcome,
     ) {
         let id = st.resource;
-        let names = self.names(store, id, &st.context);
+        self.resolve_unpinned(store, id, &st.context, st.state, st.event_time(), now, out);
+    }
+
+    /// A resolve for an incident this state has not pinned (opened by the old connectors, or
+    /// by the other node of a cluster), on today's route for the resource in `state`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn resolve_unpinned(
+        &self,
+        store: &mut impl Store,
+        id: ResourceId,
+        ctx: &Context,
+        state: StateCode,
+        event_time: Option<i64>,
+        now: i64,
+        out: &mut Outcome,
+    ) {
+        let names = self.names(store, id, ctx);
         let subject = Subject {
             is_host: id.is_host(),
             host: &names.host,
             service: names.service.as_deref(),
-            state: st.state,
-            context: &st.context,
+            state,
+            context: ctx,
         };
         let chosen = routing::choose(&self.settings, &subject);
         let Target::Key(key) = chosen.target else {
@@ -303,7 +321,7 @@ impl Engine {
             event: payload::action_only(Action::Resolve, &routing_key, &dedup_key),
             dedup_key,
             action: Action::Resolve,
-            event_time: st.event_time().unwrap_or(now),
+            event_time: event_time.unwrap_or(now),
         });
     }
 

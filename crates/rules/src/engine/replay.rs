@@ -34,11 +34,11 @@ pub fn fingerprint(st: &Status) -> u64 {
 /// How a patch event is recognised as a replay.
 pub(super) enum ReplayCheck {
     /// By its content, which includes its own time; it anchors the untimed patches after it.
-    Timed(u64),
+    Timed { content: u64, time: Option<i64> },
     /// By its content after the current anchor (adaptive statuses carry no time).
     Untimed(u64),
     /// A downtime's start: a replay when that downtime already ended (see [`downtime_key`]).
-    Downtime { key: u64 },
+    Downtime { key: u64, time: Option<i64> },
     /// Not at all: applied as it comes (definitions are configuration).
     None,
 }
@@ -56,13 +56,19 @@ pub(super) fn take(
     };
     if let Some(fp) = replay_check {
         if rs.remember(fp) {
-            if let Some(slot) = store.resource(id) {
-                *slot = rs;
-            }
+            restore(store, id, rs);
             return None;
         }
     }
     Some((rs, new))
+}
+
+/// Put a state taken by [`take`] back as it is, for an event that changed nothing worth a write
+/// (a replay, or history from before a resync's gap).
+pub(super) fn restore(store: &mut impl Store, id: ResourceId, rs: ResourceState) {
+    if let Some(slot) = store.resource(id) {
+        *slot = rs;
+    }
 }
 
 /// A copy to compare with after a patch (the replay window, which a patch never moves, left out).

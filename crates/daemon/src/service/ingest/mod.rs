@@ -169,6 +169,12 @@ impl Run<'_> {
             debug!(resource = %event.resource(), "Replayed status ignored.");
             return Ok(());
         }
+        if outcome.before_gap {
+            reply.ignored += 1;
+            self.shared.metrics.add(Counter::BeforeGap, 1);
+            debug!(resource = %event.resource(), "Event from before the resync's gap ignored.");
+            return Ok(());
+        }
         reply.accepted += 1;
         if outcome.clock_skew {
             self.clock_skew(&event);

@@ -1,0 +1,76 @@
+//! Resync at start (DESIGN §4.7, Centreon-HA): a spool whose last ingest is older than
+//! `[ha] resync_after` (0 = off) was not the active one.
+//!
+//! Owns the start-time half of the resync, run before the socket accepts anything: a new rules
+//! generation (every stored state becomes unknown, read back through
+//! `ResourceState::resynced`), and the incidents whose resolve was still queued pinned again in
+//! their resources' stale states, so that the first status after the gap decides whether they
+//! are resolved (a recovery) or triggered into (the problem is still there, and the other node
+//! may have an incident open under that key). The queue's collapse, after READY, is
+//! `prepare_queue`'s. Touches nothing else.
+
+use super::state::now_ms;
+use rules::state::Incident;
+use rules::ResourceState;
+use spool::{QueuedResolve, Spool, SpoolError};
+use std::time::Duration;
+use tracing::warn;
+
+/// Begin a resync if the spool was idle longer than `resync_after`; returns the last ingest's
+/// time, whose stale queue `prepare_queue` collapses once the daemon is ready.
+pub(super) fn begin_if_idle(
+    spool: &mut Spool,
+    resync_after: Duration,
+) -> Result<Option<i64>, SpoolError> {
+    let now = now_ms();
+    let Some(last) = spool.last_ingest_ms()?.filter(|&t| {
+        !resync_after.is_zero() && now.saturating_sub(t) > resync_after.as_millis() as i64
+    }) else {
+        return Ok(None);
+    };
+    spool.begin_resync(now, last)?;
+    let repinned = repin_queued_resolves(spool, last)?;
+    warn!(
+        idle_seconds = (now - last) / 1000,
+        repinned,
+        "The spool was idle longer than [ha] resync_after (this node was passive, or stopped): \
+         rule state is unknown, every resource is at first sight again (open incidents stay \
+         pinned), events from before the gap are ignored, and what was queued before the gap is \
+         collapsed; a queued resolve waits for the resource's next status instead."
+    );
+    Ok(Some(last))
+}
+
+/// Pin again, in each resource's stale state, the incident a queued resolve was for.
+fn repin_queued_resolves(spool: &mut Spool, last_ingest_ms: i64) -> Result<usize, SpoolError> {
+    let mut repinned = 0;
+    for queued in spool.queued_resolves_at_resync(last_ingest_ms)? {
+        let stored = spool.resource_state(queued.host_id, queued.service_id)?;
+        let mut state = match stored.map(|s| ResourceState::from_json(&s.json)) {
+            Some(Ok(state)) => state,
+            // Unreadable or missing: an empty state, which the incident makes worth keeping.
+            Some(Err(_)) | None => ResourceState::default(),
+        };
+        if state.incident.is_some() {
+            continue;
+        }
+        state.incident = Some(incident_of(&queued));
+        spool.repin_stale_state(queued.host_id, queued.service_id, &state.to_json())?;
+        repinned += 1;
+    }
+    Ok(repinned)
+}
+
+fn incident_of(queued: &QueuedResolve) -> Incident {
+    Incident {
+        dedup_key: queued.dedup_key.clone(),
+        route: queued.route.clone(),
+        routing_key: Some(queued.routing_key.clone()).filter(|k| !k.is_empty()),
+        // Any acknowledgement applies to it; the state is not known.
+        opened_check: 0,
+        opened_at: 0,
+        state: 2,
+        acked: false,
+        last_trigger_at: 0,
+    }
+}
