@@ -21,9 +21,9 @@
 //!   that preceded the adaptive status the first time, and it is recognised; the same content
 //!   after a newer event is a new one. The windows are stored with every applied event, so
 //!   that they survive restarts.
-//! - after a resync (DESIGN §4.7), `stale_before` is the middle of the gap on the resource's own
-//!   clock: a timed event older than it is from before the failover (this node's Broker
-//!   retention, replayed ahead of the live stream) and is history, never applied; `maybe_open`
+//! - after a resync (DESIGN §4.7), `stale_before` is the middle of the gap on the resources'
+//!   clocks: until `stale_until`, a timed event older than it is from before the failover (this
+//!   node's Broker retention, replayed ahead of the live stream) and is history; `maybe_open`
 //!   says that another node may have opened an incident this state does not know of, so that a
 //!   recovery seen resolves it.
 
@@ -35,6 +35,18 @@ pub const STATE_VERSION: u32 = 1;
 
 /// How many recent full statuses are remembered to recognise replays (DESIGN §4.2).
 pub const REPLAY_WINDOW: usize = 32;
+
+/// A resync's gap (DESIGN §4.7), in daemon seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// Between the last ingest before the gap and the start after it.
+    pub middle: i64,
+    /// Events from before the gap are recognised until then: Broker replays its retention
+    /// first, at the start.
+    pub until: i64,
+    /// The median of the resources' [`ResourceState::clock_lead`] before the gap, if known.
+    pub clock_lead: Option<i64>,
+}
 
 /// An open incident, pinned when it opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,12 +161,15 @@ pub struct ResourceState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended_downtimes: Vec<u64>,
     /// Daemon time (s) the last full status was applied: with `last_check`, where the
-    /// resource's clock stands against the daemon's (see [`ResourceState::resynced`]).
+    /// resource's clock stands against the daemon's ([`ResourceState::clock_lead`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen_at: Option<i64>,
-    /// After a resync: timed events older than this (the resource's clock) are history.
+    /// After a resync: timed events older than this (the resource's clock) are history...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_before: Option<i64>,
+    /// ... until this daemon time (s), by which Broker has replayed its retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_until: Option<i64>,
     /// After a resync: PagerDuty may hold an incident for the resource that another node
     /// opened; a recovery seen sends a resolve. Cleared once the state says what PagerDuty holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -188,6 +203,7 @@ impl Default for ResourceState {
             ended_downtimes: Vec::new(),
             seen_at: None,
             stale_before: None,
+            stale_until: None,
             maybe_open: false,
         }
     }
@@ -226,31 +242,50 @@ impl ResourceState {
     /// only the pinned incident is kept, so that a problem still present pages into it and a
     /// recovery resolves it; the next status is a first sight.
     ///
-    /// `gap_middle` (daemon seconds) is the middle of the gap, between the last ingest before
-    /// it and the start after it. What this node's Broker had not handed over when the cluster
-    /// moved (checked before the failover, so before the middle for any gap longer than twice
-    /// the failover) is replayed ahead of the live stream (checked after the gap): on the
-    /// resource's clock, the middle is `last_check + (gap_middle - seen_at)`. A state written
-    /// before `seen_at` existed falls back to its last check.
+    /// What this node's Broker had not handed over when the cluster moved (checked before the
+    /// failover, so before the gap's middle for any gap longer than twice the failover) is
+    /// replayed ahead of the live stream (checked after the gap). On the resources' clocks, the
+    /// middle is `gap.middle - gap.clock_lead`. The lead is the median over many resources, not
+    /// the resource's own: Engine sends statuses that carry an older check time (after an
+    /// acknowledgement, a downtime, a restart), so one resource's last lead may be minutes
+    /// off. Without a lead (states written before it was recorded), the last check known.
     ///
     /// Without a pinned incident, the other node may have opened one meanwhile: `maybe_open`.
-    pub fn resynced(self, gap_middle: i64) -> ResourceState {
-        let stale_before = match (self.last_check, self.seen_at) {
-            (Some(check), Some(seen)) => Some(check.saturating_add((gap_middle - seen).max(0))),
-            (check, None) => check,
-            (None, Some(_)) => None,
-        };
+    pub fn resynced(self, gap: Gap) -> ResourceState {
         ResourceState {
             maybe_open: self.incident.is_none(),
             incident: self.incident,
-            stale_before,
+            stale_before: gap
+                .clock_lead
+                .map(|lead| gap.middle - lead)
+                .or(self.last_check),
+            stale_until: Some(gap.until),
             ..ResourceState::default()
         }
     }
 
-    /// After a resync, an event of this time (the resource's clock) is from before the gap.
-    pub fn before_gap(&self, event_time: Option<i64>) -> bool {
-        matches!((self.stale_before, event_time), (Some(cut), Some(t)) if t < cut)
+    /// A resource first seen soon after a resync (its first events may be this node's Broker
+    /// retention too): the gap's middle on the usual clock of the resources, when known.
+    pub fn first_seen_after(gap: Gap) -> Option<ResourceState> {
+        let lead = gap.clock_lead?;
+        Some(ResourceState {
+            maybe_open: true,
+            stale_before: Some(gap.middle - lead),
+            stale_until: Some(gap.until),
+            ..ResourceState::default()
+        })
+    }
+
+    /// How far the daemon's clock was ahead of the resource's when its last status was applied.
+    pub fn clock_lead(&self) -> Option<i64> {
+        Some(self.seen_at? - self.last_check?)
+    }
+
+    /// After a resync, at daemon time `now`: an event of this time (the resource's clock) is
+    /// from before the gap.
+    pub fn before_gap(&self, event_time: Option<i64>, now: i64) -> bool {
+        self.stale_until.is_none_or(|until| now < until)
+            && matches!((self.stale_before, event_time), (Some(cut), Some(t)) if t < cut)
     }
 
     /// Remember a full status; true when it was already among the recent ones (a replay).

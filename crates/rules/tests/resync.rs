@@ -7,19 +7,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod support;
+use rules::state::{Gap, ResourceState};
 use serde_json::json;
 use support::*;
 
-/// Daemon time (s) of the middle of the gap: the last ingest at `T0 + 300`, the start after
-/// the gap two hours later.
-const GAP_MIDDLE: i64 = T0 + 300 + 3600;
+/// The gap: the last ingest at `T0 + 300`, the start after it two hours later; events from
+/// before it recognised for ten minutes. The resources' clocks keep the daemon's time.
+const GAP: Gap = Gap {
+    middle: T0 + 300 + 3600,
+    until: AFTER + 600,
+    clock_lead: Some(0),
+};
 /// The first check after the gap.
 const AFTER: i64 = T0 + 300 + 7200;
 
 /// The resync, as the daemon does it when it loads a state written before the gap.
 fn resync(h: &mut Harness, id: ResourceId) {
     let state = h.store.resources.remove(&id).unwrap();
-    h.store.resources.insert(id, state.resynced(GAP_MIDDLE));
+    h.store.resources.insert(id, state.resynced(GAP));
     h.now = AFTER - 60;
 }
 
@@ -163,24 +168,59 @@ fn a_pinned_incident_is_resolved_only_by_a_recovery_after_the_gap() {
     }
 }
 
-/// A state written before `seen_at` existed (an older version of the daemon): what is not
-/// newer than its last check is history.
+/// Without the resources' usual clock lead (states written by an older version of the daemon),
+/// what is not newer than the resource's last check is history.
 #[test]
-fn a_state_without_seen_at_falls_back_to_its_last_check() {
+fn without_a_clock_lead_the_last_check_is_the_limit() {
     let mut h = Harness::new();
-    let id = ok_then_resync(&mut h, V3);
-    let mut state = h.store.resources.remove(&id).unwrap();
-    state.stale_before = None;
-    let mut older = rules::ResourceState {
-        last_check: Some(T0 + 300),
-        ..Default::default()
+    known_ok(&mut h, V3);
+    assert_eq!(h.run([svc(OK, T0 + 300).json(V3)]), vec![]);
+    let id = ResourceId::service(HOST, SVC);
+    let state = h.store.resources.remove(&id).unwrap();
+    let no_lead = Gap {
+        clock_lead: None,
+        ..GAP
     };
-    older.incident = state.incident.take();
-    h.store.resources.insert(id, older.resynced(GAP_MIDDLE));
+    h.store.resources.insert(id, state.resynced(no_lead));
+    h.now = AFTER - 60;
     assert!(
         h.send(svc(CRITICAL, T0 + 200).changed().json(V3))
             .before_gap
     );
     let now = svc(CRITICAL, T0 + 400).changed().json(V3);
     assert_eq!(h.run([now]), vec![trig(S)]);
+}
+
+/// A resource first seen soon after the resync (its first status in this node's Broker
+/// retention): the gap's middle on the resources' usual clock applies to it.
+#[test]
+fn a_resource_first_seen_after_the_gap_recognises_the_retention_too() {
+    let mut h = Harness::new();
+    let id = ResourceId::service(HOST, SVC);
+    h.store
+        .resources
+        .insert(id, ResourceState::first_seen_after(GAP).unwrap());
+    h.now = AFTER - 60;
+    let old = svc(CRITICAL, T0 + 330).changed().json(V3);
+    assert!(h.send(old).before_gap);
+    let now = svc(CRITICAL, AFTER).changed().json(V3);
+    assert_eq!(h.run([now]), vec![trig(S)]);
+    let no_lead = Gap {
+        clock_lead: None,
+        ..GAP
+    };
+    assert!(ResourceState::first_seen_after(no_lead).is_none());
+}
+
+/// Events from before the gap are recognised only while Broker replays its retention: after
+/// `until`, a poller whose clock stepped back is applied (and warned about) as usual.
+#[test]
+fn events_from_before_the_gap_are_recognised_for_a_while_only() {
+    let mut h = Harness::new();
+    ok_then_resync(&mut h, V3);
+    h.now = GAP.until;
+    let late = svc(CRITICAL, T0 + 330).changed().json(V3);
+    let o = h.send(late);
+    assert!(!o.before_gap);
+    assert_eq!(sent(&o), vec![trig(S)]);
 }

@@ -37,7 +37,7 @@ use thiserror::Error;
 
 pub use operator::{DeadLetter, QueueStats};
 pub use queue::{Completion, Pending};
-pub use resync::{QueuedResolve, Resync};
+pub use resync::{Gap, QueuedResolve, Resync};
 pub use salvage::{quarantine, quarantine_running, Damage};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
@@ -95,16 +95,14 @@ pub struct Spool {
     path: PathBuf,
     /// The rules generation (DESIGN §4.7): states written in an older one are stale.
     generation: i64,
-    /// Daemon time (ms) of the middle of the last resync's gap (0: none).
-    gap_middle_ms: i64,
+    /// The last resync's gap, if any.
+    gap: Option<Gap>,
 }
 
 /// Counter: daemon time (ms) of the last batch from Broker committed.
 pub(crate) const LAST_INGEST: &str = "last_ingest_ms";
 /// Counter: the rules generation, bumped at each resync.
 pub(crate) const RULES_GENERATION: &str = "rules_generation";
-/// Counter: daemon time (ms) of the middle of the last resync's gap.
-pub(crate) const GAP_MIDDLE: &str = "resync_gap_middle_ms";
 
 impl Spool {
     /// Open (creating if needed) the spool in `dir`, migrating it forward.
@@ -118,7 +116,7 @@ impl Spool {
             conn,
             path,
             generation: 0,
-            gap_middle_ms: 0,
+            gap: None,
         };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
@@ -132,7 +130,7 @@ impl Spool {
         spool.configure()?;
         schema::migrate(&mut spool.conn, &spool.path)?;
         spool.generation = spool.counter(RULES_GENERATION)?;
-        spool.gap_middle_ms = spool.counter(GAP_MIDDLE)?;
+        spool.gap = spool.stored_gap()?;
         Ok(spool)
     }
 
@@ -154,7 +152,7 @@ impl Spool {
                 conn,
                 path: path.clone(),
                 generation: 0,
-                gap_middle_ms: 0,
+                gap: None,
             };
             let version: i64 = spool
                 .conn

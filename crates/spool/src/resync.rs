@@ -10,7 +10,7 @@
 //! [`Spool::repin_stale_state`]), so that the first status after the gap decides: a recovery
 //! resolves it, a problem still there triggers into it.
 
-use crate::{add_counter, set_counter, Result, Spool, GAP_MIDDLE, LAST_INGEST, RULES_GENERATION};
+use crate::{add_counter, set_counter, Result, Spool, LAST_INGEST, RULES_GENERATION};
 use rusqlite::params;
 
 /// What a resync did.
@@ -20,6 +20,23 @@ pub struct Resync {
     pub last_ingest_ms: i64,
     /// Deliveries queued before the gap and collapsed.
     pub collapsed: usize,
+}
+
+/// Counters of the last resync's gap (see [`Gap`]).
+const GAP_MIDDLE: &str = "resync_gap_middle_ms";
+const GAP_UNTIL: &str = "resync_gap_until_ms";
+const GAP_LEAD: &str = "resync_clock_lead_s";
+const GAP_LEAD_KNOWN: &str = "resync_clock_lead_known";
+
+/// A resync's gap, in daemon time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// Between the last ingest before the gap and the start after it.
+    pub middle_ms: i64,
+    /// Until when events from before the gap are recognised.
+    pub until_ms: i64,
+    /// How far the daemon's clock runs ahead of the resources' (seconds), if known.
+    pub clock_lead_s: Option<i64>,
 }
 
 /// A resolve queued before the gap for an incident open in PagerDuty.
@@ -40,19 +57,47 @@ impl Spool {
     }
 
     /// Start a new rules generation: every state stored so far is stale (cheap: one counter).
-    /// `last_ingest_ms` is the last ingest before the gap: the gap's middle is remembered for
-    /// the stale states. Call before any ingest; then [`Spool::collapse_before_resync`].
-    pub fn begin_resync(&mut self, now_ms: i64, last_ingest_ms: i64) -> Result<()> {
-        let middle = last_ingest_ms + (now_ms - last_ingest_ms).max(0) / 2;
+    /// `gap` is remembered for the stale states and the resources first seen after it. Call
+    /// before any ingest; then [`Spool::collapse_before_resync`].
+    pub fn begin_resync(&mut self, now_ms: i64, gap: Gap) -> Result<()> {
         let tx = self.conn.transaction()?;
         add_counter(&tx, RULES_GENERATION, 1)?;
         set_counter(&tx, "last_resync_ms", now_ms)?;
-        set_counter(&tx, GAP_MIDDLE, middle)?;
+        set_counter(&tx, GAP_MIDDLE, gap.middle_ms)?;
+        set_counter(&tx, GAP_UNTIL, gap.until_ms)?;
+        set_counter(&tx, GAP_LEAD, gap.clock_lead_s.unwrap_or(0))?;
+        set_counter(&tx, GAP_LEAD_KNOWN, i64::from(gap.clock_lead_s.is_some()))?;
         add_counter(&tx, "resyncs", 1)?;
         tx.commit()?;
         self.generation = self.counter(RULES_GENERATION)?;
-        self.gap_middle_ms = middle;
+        self.gap = Some(gap);
         Ok(())
+    }
+
+    /// The last resync's gap, if any.
+    pub fn gap(&self) -> Option<Gap> {
+        self.gap
+    }
+
+    pub(crate) fn stored_gap(&self) -> Result<Option<Gap>> {
+        let middle_ms = self.counter(GAP_MIDDLE)?;
+        if middle_ms == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Gap {
+            middle_ms,
+            until_ms: self.counter(GAP_UNTIL)?,
+            clock_lead_s: (self.counter(GAP_LEAD_KNOWN)? == 1)
+                .then(|| self.counter(GAP_LEAD))
+                .transpose()?,
+        }))
+    }
+
+    /// Up to `limit` stored states (JSON), to estimate what they have in common.
+    pub fn sample_states(&self, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT state FROM resources LIMIT ?1")?;
+        let rows = stmt.query_map(params![limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The resolves queued up to `last_ingest_ms` for dedup keys with an incident open in

@@ -74,8 +74,6 @@ pub struct StoredState {
     pub json: String,
     /// Written before the last resync.
     pub stale: bool,
-    /// Daemon time (ms) of the middle of the last resync's gap (meaningful when `stale`).
-    pub gap_middle_ms: i64,
 }
 
 /// A name learnt from a definition.
@@ -118,7 +116,6 @@ impl Spool {
                 Ok(StoredState {
                     json: r.get(0)?,
                     stale: r.get::<_, i64>(1)? < self.generation,
-                    gap_middle_ms: self.gap_middle_ms,
                 })
             })
             .optional()?)

@@ -337,10 +337,14 @@ fn resync_marks_states_stale_lists_needed_resolves_and_collapses_the_stale_queue
     )
     .unwrap();
 
-    s.begin_resync(100, 5).unwrap();
-    let stored = s.resource_state(1, 2).unwrap().unwrap();
-    assert!(stored.stale);
-    assert_eq!(stored.gap_middle_ms, 52, "the middle of the gap 5..100");
+    let gap = spool::Gap {
+        middle_ms: 52,
+        until_ms: 700,
+        clock_lead_s: Some(-3),
+    };
+    s.begin_resync(100, gap).unwrap();
+    assert!(s.resource_state(1, 2).unwrap().unwrap().stale);
+    assert_eq!(s.gap(), Some(gap));
     let queued = s.queued_resolves_at_resync(5).unwrap();
     assert_eq!(
         queued
@@ -370,6 +374,7 @@ fn resync_marks_states_stale_lists_needed_resolves_and_collapses_the_stale_queue
     drop(s);
     let s = Spool::open(dir.path()).unwrap();
     assert!(!s.resource_state(1, 2).unwrap().unwrap().stale);
+    assert_eq!(s.gap(), Some(gap), "the gap survives a reopen");
 }
 
 /// A trigger PagerDuty may have taken without an answer (a timeout; a crash before the outcome

@@ -12,7 +12,7 @@
 use super::state::now_ms;
 use rules::state::Incident;
 use rules::ResourceState;
-use spool::{QueuedResolve, Spool, SpoolError};
+use spool::{Gap, QueuedResolve, Spool, SpoolError};
 use std::time::Duration;
 use tracing::warn;
 
@@ -28,7 +28,12 @@ pub(super) fn begin_if_idle(
     }) else {
         return Ok(None);
     };
-    spool.begin_resync(now, last)?;
+    let gap = Gap {
+        middle_ms: last + (now - last) / 2,
+        until_ms: now + resync_after.max(REPLAY_TIME).as_millis() as i64,
+        clock_lead_s: usual_clock_lead(spool)?,
+    };
+    spool.begin_resync(now, gap)?;
     let repinned = repin_queued_resolves(spool, last)?;
     warn!(
         idle_seconds = (now - last) / 1000,
@@ -39,6 +44,26 @@ pub(super) fn begin_if_idle(
          collapsed; a queued resolve waits for the resource's next status instead."
     );
     Ok(Some(last))
+}
+
+/// How long after the start events from before the gap are recognised, at least: Broker
+/// replays its retention first, within seconds of `cbd`'s start.
+const REPLAY_TIME: Duration = Duration::from_secs(600);
+
+/// States sampled for [`usual_clock_lead`].
+const LEAD_SAMPLE: usize = 1000;
+
+/// The median lead of the daemon's clock over the resources' (pollers') clocks, from a sample of
+/// the states stored before the gap: where the gap's middle stands for resources first seen
+/// after it.
+fn usual_clock_lead(spool: &Spool) -> Result<Option<i64>, SpoolError> {
+    let mut leads: Vec<i64> = spool
+        .sample_states(LEAD_SAMPLE)?
+        .iter()
+        .filter_map(|json| ResourceState::from_json(json).ok()?.clock_lead())
+        .collect();
+    leads.sort_unstable();
+    Ok(leads.get(leads.len() / 2).copied())
 }
 
 /// Pin again, in each resource's stale state, the incident a queued resolve was for.

@@ -8,8 +8,9 @@
 //! [`Ingest`] is the rules' whole in-memory state (the engine, this cache, the pollers warned
 //! about their clock), behind one lock in the shared state; `ingest` runs batches through it.
 
+use super::state::now_ms;
 use broker::ResourceId;
-use rules::state::ResourceState;
+use rules::state::{Gap, ResourceState};
 use rules::Engine;
 use spool::{NameRow, ResourceKey, Spool, StateRow};
 
@@ -123,16 +124,29 @@ impl rules::Store for BatchStore<'_> {
     fn resource(&mut self, id: ResourceId) -> Option<&mut ResourceState> {
         self.touched.insert(id);
         if !self.cache.states.contains_key(&id) {
+            let gap = self.spool.gap().map(|g| Gap {
+                middle: g.middle_ms / 1000,
+                until: g.until_ms / 1000,
+                clock_lead: g.clock_lead_s,
+            });
             let loaded = match self.spool.resource_state(id.host_id, id.service_id) {
                 Ok(Some(stored)) => match ResourceState::from_json(&stored.json) {
-                    Ok(st) if stored.stale => Some(st.resynced(stored.gap_middle_ms / 1000)),
+                    // A resync recorded before the gap was: recognise nothing from before it.
+                    Ok(st) if stored.stale => Some(st.resynced(gap.unwrap_or(Gap {
+                        middle: 0,
+                        until: 0,
+                        clock_lead: None,
+                    }))),
                     Ok(st) => Some(st),
                     Err(e) => {
                         self.cache.read_errors.push(format!("{id}: {e}"));
                         None
                     }
                 },
-                Ok(None) => None,
+                // First seen soon after a resync: its first events may be from before the gap.
+                Ok(None) => gap
+                    .filter(|g| now_ms() / 1000 < g.until)
+                    .and_then(ResourceState::first_seen_after),
                 Err(e) => {
                     self.cache.read_errors.push(format!("{id}: {e}"));
                     None

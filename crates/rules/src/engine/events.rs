@@ -26,7 +26,7 @@ impl Engine {
             out.replay = true;
             return;
         };
-        if rs.before_gap(st.event_time()) {
+        if rs.before_gap(st.event_time(), now) {
             out.before_gap = true;
             restore(store, id, rs);
             return;
@@ -133,9 +133,9 @@ impl Engine {
         // first status from after it, is history (see `ResourceState::resynced`).
         let before_gap = match check {
             ReplayCheck::Timed { time, .. } | ReplayCheck::Downtime { time, .. } => {
-                rs.before_gap(time)
+                rs.before_gap(time, now)
             }
-            ReplayCheck::Untimed(_) => rs.stale_before.is_some() && !rs.known,
+            ReplayCheck::Untimed(_) => rs.before_gap(Some(i64::MIN), now) && !rs.known,
             ReplayCheck::None => false,
         };
         if before_gap {
