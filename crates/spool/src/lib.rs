@@ -17,6 +17,8 @@
 //!   The same transaction records whether PagerDuty has an incident open for the key (a
 //!   delivered trigger opens it, a delivered resolve closes it; a collapsed event is not
 //!   delivered), which decides whether a collapsed episode's resolve is still worth sending.
+//! - **Acknowledgements to mirror** into Centreon (DESIGN §4.6) are rows of their own, one per
+//!   PagerDuty incident, never in the delivery queue ([`Spool::record_acks`]).
 //! - **Bounded tables.** Rejected lines and dead letters keep at most [`MAX_KEPT_ROWS`] rows
 //!   each; the oldest are dropped and counted in `counters`.
 //! - **Schema.** Migrations are forward-only and keyed by `PRAGMA user_version`. A database
@@ -29,6 +31,7 @@ mod queue;
 mod resync;
 mod salvage;
 mod schema;
+mod sync;
 mod writer;
 
 use rusqlite::{params, Connection, OpenFlags};
@@ -40,6 +43,7 @@ pub use queue::{Completion, Pending};
 pub use resync::{Gap, QueuedResolve, Resync};
 pub use salvage::{quarantine, quarantine_running, Damage};
 pub use schema::SCHEMA_VERSION;
+pub use sync::{NewAck, PendingAck, SyncStats};
 pub use writer::{
     Batch, IncidentRow, NameRow, NewDelivery, RejectedLine, ResourceKey, StateRow, StoredState,
 };

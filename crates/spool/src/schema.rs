@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -61,6 +61,14 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, aside TEXT NOT NULL,
         detail TEXT NOT NULL, carried_deliveries INTEGER NOT NULL, lost_rows INTEGER NOT NULL,
         acknowledged_at_ms INTEGER);",
+    // 4 → 5: acknowledgements to mirror from PagerDuty into Centreon (DESIGN §4.6), one per
+    // PagerDuty incident.
+    "CREATE TABLE sync_acks(
+        incident_id TEXT PRIMARY KEY, dedup_key TEXT NOT NULL,
+        host_id INTEGER NOT NULL, service_id INTEGER NOT NULL, who TEXT NOT NULL,
+        found_at_ms INTEGER NOT NULL, due_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
+        done_at_ms INTEGER, last_error TEXT) WITHOUT ROWID;
+     CREATE INDEX sync_acks_pending ON sync_acks(done_at_ms, due_at_ms);",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

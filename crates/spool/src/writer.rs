@@ -50,6 +50,11 @@ pub struct Batch {
     pub names: Vec<NameRow>,
     pub deliveries: Vec<NewDelivery>,
     pub rejected: Vec<RejectedLine>,
+    /// Acknowledgements seen in PagerDuty, to mirror into Centreon (DESIGN §4.6), recorded
+    /// with the states that mark their incidents acknowledged.
+    pub acks: Vec<crate::NewAck>,
+    /// Daemon time (ms) the acknowledgements were seen.
+    pub acks_seen_at_ms: i64,
     /// Set for a batch from Broker: the time of the last ingest (DESIGN §4.7).
     pub ingested_at_ms: Option<i64>,
 }
@@ -100,6 +105,7 @@ impl Batch {
             && self.names.is_empty()
             && self.deliveries.is_empty()
             && self.rejected.is_empty()
+            && self.acks.is_empty()
     }
 }
 
@@ -142,6 +148,9 @@ impl Spool {
         }
         put_deliveries(&tx, &batch.deliveries)?;
         put_incidents(&tx, batch)?;
+        if !batch.acks.is_empty() {
+            crate::sync::put_acks(&tx, &batch.acks, batch.acks_seen_at_ms)?;
+        }
         if !batch.rejected.is_empty() {
             let mut put = tx.prepare_cached(
                 "INSERT INTO rejected(received_at_ms, reason, line) VALUES(?1, ?2, ?3)",
