@@ -1,8 +1,9 @@
 --[[
 centreon-pagerduty.lua: Centreon Broker stream connector of centreon-pagerduty.
 
-It does not talk to PagerDuty. It selects the events the daemon needs, adds what
-broker_cache knows about their host/service, and POSTs them as NDJSON to the
+It does not talk to PagerDuty. It selects the events the daemon needs, keeps of
+each the fields the daemon reads (FIELDS below), adds what broker_cache knows about
+their host/service, and POSTs them as NDJSON to the
 local centreon-pagerduty daemon over its Unix socket. PagerDuty settings (routing
 keys, Centreon URL, proxy, filters...) live in the daemon's configuration:
 /etc/centreon-pagerduty/centreon-pagerduty.toml.
@@ -85,6 +86,8 @@ is batched.
 
 local VERSION = "0.1.0"
 
+-- luacheck: read globals CENTREON_PAGERDUTY_EXTRA_FIELDS
+
 broker_api_version = 1
 
 local socket = require("socket")      -- gettime(); loading the core also ignores SIGPIPE
@@ -120,6 +123,41 @@ local ACCEPTED = {
   [5] = true, [36] = true,                           -- downtime v2, v3
   [12] = true, [23] = true, [30] = true, [27] = true,-- host/service definition v2, v3
   [31] = true, [28] = true,                          -- adaptive host/service definition
+}
+
+-- What the shim sends of each event: the fields the daemon's normaliser reads, per element, and
+-- nothing else (DESIGN §3.4; the rest of Broker's table, some 40 more fields, is not encoded: it
+-- halves the work on Broker's thread). A copy of tests/fixtures/normaliser-fields.txt, the one
+-- list that the daemon's tests prove complete (crates/broker/tests/normaliser_fields.rs) and that
+-- shim/tests/test_fields.lua checks this table and what the shim sends against. The `_cache`
+-- object comes first, then these fields in this order, each when the event has it.
+local FIELDS_ALL = { "_type", "category", "element", "host_id", "service_id" }
+-- A status's fields, those that change at every check of a steady resource last (`last`: see
+-- encode_status).
+local STATUS_FIELDS = { "state", "state_type", "last_hard_state", "check_attempt", "max_check_attempts",
+  "last_hard_state_change", "long_output", "acknowledged", "acknowledgement_type", "scheduled_downtime_depth",
+  "flapping", "notify" }
+local STATUS_CHECK_FIELDS = { "last_check", "last_update", "output", "perfdata" }
+local ADAPTIVE_STATUS_FIELDS = { "scheduled_downtime_depth", "acknowledgement_type", "notification_number" }
+local ACKNOWLEDGEMENT_FIELDS = { "entry_time", "deletion_time", "sticky", "state" }
+local DOWNTIME_FIELDS = { "id", "internal_id", "entry_time", "deletion_time", "start_time", "actual_start_time",
+  "actual_end_time", "started", "cancelled" }
+local HOST_DEFINITION_FIELDS = { "name", "enabled", "notify", "volatile", "is_volatile", "max_check_attempts" }
+local SERVICE_DEFINITION_FIELDS = { "host_name", "description", "enabled", "notify", "volatile", "is_volatile",
+  "max_check_attempts" }
+local NEVER_CHECKED_FIELDS = { "checked", "state" }
+local FIELDS = { -- element → lists of fields (after FIELDS_ALL)
+  [14] = { STATUS_FIELDS, last = STATUS_CHECK_FIELDS }, [24] = { STATUS_FIELDS, last = STATUS_CHECK_FIELDS },
+  [29] = { STATUS_FIELDS, { "type" }, last = STATUS_CHECK_FIELDS },
+  [32] = { STATUS_FIELDS, { "type" }, last = STATUS_CHECK_FIELDS },
+  [55] = { ADAPTIVE_STATUS_FIELDS, { "type" } }, [56] = { ADAPTIVE_STATUS_FIELDS },
+  [1] = { ACKNOWLEDGEMENT_FIELDS }, [45] = { ACKNOWLEDGEMENT_FIELDS },
+  [5] = { DOWNTIME_FIELDS }, [36] = { DOWNTIME_FIELDS },
+  [12] = { HOST_DEFINITION_FIELDS, NEVER_CHECKED_FIELDS }, [30] = { HOST_DEFINITION_FIELDS, NEVER_CHECKED_FIELDS },
+  [31] = { HOST_DEFINITION_FIELDS },
+  [23] = { SERVICE_DEFINITION_FIELDS, NEVER_CHECKED_FIELDS },
+  [27] = { SERVICE_DEFINITION_FIELDS, NEVER_CHECKED_FIELDS },
+  [28] = { SERVICE_DEFINITION_FIELDS },
 }
 
 local DEFAULTS = {
@@ -333,9 +371,17 @@ local function escape_json(s)
   return concat(out)
 end
 
+-- Printable ASCII but '"' and '\\': valid UTF-8 that needs no escape (most strings).
+local ASCII_RUN = "^[] !#-[^-~]*"
+
 local function encode_string_uncached(s)
-  local _, plain_end = find(s, PLAIN_RUN)
   local len = #s
+  local _, ascii_end = find(s, ASCII_RUN)
+  if ascii_end == len then return '"' .. s .. '"' end
+  if ascii_end == len - 1 and byte(s, len) == 10 then -- v2 outputs: Engine ends them with "\n"
+    return '"' .. sub(s, 1, ascii_end) .. '\\n"'
+  end
+  local _, plain_end = find(s, PLAIN_RUN, ascii_end + 1) -- (anchored at ascii_end + 1)
   if plain_end == len - 1 and byte(s, len) == 10 and not first_invalid(s, 1) then
     return '"' .. sub(s, 1, len - 1) .. '\\n"' -- v2 outputs: Engine ends them with "\n"
   end
@@ -512,6 +558,133 @@ local function encode_event(event)
 end
 
 ------------------------------------------------------------------------------
+-- The encoder of the known elements (FIELDS): the line is '{"_cache":' .. the _cache object,
+-- then ',"key":value' for each listed field the event has, from pre-encoded keys; no pairs()
+-- over Broker's table, no test of which table is an array.
+
+-- A function(event, values) telling whether event[keys[i]] == values[i] for i = 1..count, written
+-- out (one comparison per field, constant keys: a third of the loop's cost).
+local function same_values(keys, count)
+  local tests = {}
+  for i = 1, count do tests[i] = format("e[%q] == v[%d]", keys[i], i) end
+  return assert(load("local e, v = ...\nreturn " .. concat(tests, "\n  and "), "=same_values", "t", {}))
+end
+
+-- element → { count, keys, prefixes (',"key":'), steady, same_values }, built by init(), with the tests' extra
+-- fields (the global CENTREON_PAGERDUTY_EXTRA_FIELDS, a list of names: nil under Broker).
+-- Statuses: keys[1..steady] are the fields that stay the same while a resource is steady,
+-- keys[steady + 1..count] those that change at every check (FIELDS[element].last).
+local function build_field_specs(extra)
+  local specs = {}
+  for element, lists in pairs(FIELDS) do
+    local keys, prefixes, seen = {}, {}, { _cache = true }
+    local function add(k)
+      if type(k) ~= "string" or seen[k] then return end
+      seen[k] = true
+      keys[#keys + 1] = k
+      prefixes[#prefixes + 1] = "," .. encode_string_uncached(k) .. ":"
+    end
+    for _, k in ipairs(FIELDS_ALL) do add(k) end
+    for _, list in ipairs(lists) do
+      for _, k in ipairs(list) do add(k) end
+    end
+    if type(extra) == "table" then
+      for _, k in ipairs(extra) do add(k) end
+    end
+    local steady = lists.last and #keys
+    for _, k in ipairs(lists.last or {}) do add(k) end
+    specs[element] = { #keys, keys, prefixes, steady, steady and same_values(keys, steady) }
+  end
+  return specs
+end
+local field_specs = build_field_specs()
+
+-- Appends ',"key":value' to buf[n+1..] for each field keys[from..to] the event has; returns the
+-- new n, and false when a value was not a string, a number or a boolean.
+local function encode_range(event, keys, prefixes, from, to, buf, n)
+  local plain = true
+  for i = from, to do
+    local v = event[keys[i]]
+    if v ~= nil then
+      local s = string_memo[v] -- memoised strings, true, false
+      if not s then
+        local number_type = math_type(v) -- (one C call: nil for all but numbers)
+        if number_type == "integer" then
+          s = int_memo[v] or number_memo[v] or encode_number(v)
+        elseif number_type then
+          s = encode_number(v)
+        elseif type(v) == "string" then
+          s = encode_string(v)
+        end
+      end
+      if s then
+        buf[n + 1], buf[n + 2], n = prefixes[i], s, n + 2
+      else -- a table, a function...: as the generic encoder does
+        plain = false
+        n = n + 1; buf[n] = prefixes[i]
+        n = encode_into(v, buf, n, 0)
+      end
+    end
+  end
+  return n, plain
+end
+
+-- The line of an event of a known element, with its _cache (JSON text).
+local function encode_fields(event, spec, cache_json)
+  local buf = out_buffer
+  buf[1], buf[2] = '{"_cache":', cache_json
+  local n = encode_range(event, spec[2], spec[3], 1, spec[1], buf, 2)
+  buf[n + 1] = "}\n"
+  return concat(buf, "", 1, n + 1)
+end
+
+-- The line of a status, `own` the entry of its resource (see resource()), which keeps the start of
+-- the line of its previous status: '{"_cache":' .. its _cache .. its steady fields, and their
+-- values. While the _cache is the same string and every steady field is equal (==) to the kept
+-- value, that start is reused, and only the fields of the check are encoded: a steady resource's
+-- status costs a few comparisons. (== makes 5 and 5.0 one value: the daemon reads them alike, and
+-- Broker gives a field one type.) Values other than strings, numbers, booleans are never kept.
+local function encode_status(event, spec, cache_json, own)
+  local keys, prefixes, steady = spec[2], spec[3], spec[4]
+  local buf = out_buffer
+  local start, values = own[11], own[10]
+  if start and own[12] == cache_json then
+    for i = 1, steady do
+      if event[keys[i]] ~= values[i] then start = nil; break end
+    end
+  else
+    start = nil
+  end
+  if not start then
+    buf[1], buf[2] = '{"_cache":', cache_json
+    local n, plain = encode_range(event, keys, prefixes, 1, steady, buf, 2)
+    start = concat(buf, "", 1, n)
+    if plain then
+      values = values or {}
+      for i = 1, steady do values[i] = event[keys[i]] end
+      own[10], own[11], own[12] = values, start, cache_json
+    else
+      own[11] = nil
+    end
+  end
+  buf[1] = start
+  local n = encode_range(event, keys, prefixes, steady + 1, spec[1], buf, 1)
+  buf[n + 1] = "}\n"
+  return concat(buf, "", 1, n + 1)
+end
+
+-- The same fields as a table (for an event too long for one line: encode_event cuts it).
+local function listed_fields(event, spec)
+  local copy = setmetatable({}, JSON_OBJECT)
+  local keys = spec[2]
+  for i = 1, spec[1] do
+    local k = keys[i]
+    copy[k] = event[k]
+  end
+  return copy
+end
+
+------------------------------------------------------------------------------
 -- Enrichment from broker_cache: {host_name, service_description, hostgroups,
 -- servicegroups, host_severity, service_severity, notes_url, action_url, poller}, and
 -- for statuses {notify, max_check_attempts} (v3 statuses carry neither).
@@ -588,7 +761,13 @@ local SERVICE_DEFINITION = { [23] = true, [27] = true, [28] = true }
 local STATUS = { [14] = true, [24] = true, [29] = true, [32] = true }
 
 -- The entry of a resource (service_id 0: the host): { expiry, severity (false: none),
--- has_definition, notify, max_check_attempts }, the last three asked only for statuses.
+-- has_definition, notify, max_check_attempts, volatile }, the last four asked only for statuses;
+-- then, for statuses, [7] their _cache JSON, [8] the host entry and [9] the instance id it was
+-- built with (cache_json_direct: kept while both are the same), and [10] the values of the
+-- steady fields of its last status, [11] the start of its line, [12] the _cache that start holds
+-- (encode_status). A new entry (a definition of the resource, its expiry) starts without any: the
+-- next status asks broker_cache again; a definition of the host replaces the host entry, so its
+-- services' next statuses ask again too.
 -- `definition`: the event defines this resource (see above).
 local function resource(host_id, service_id, t, definition)
   local of_host = resources[host_id]
@@ -727,19 +906,58 @@ local function member(buf, n, key, v)
   return n
 end
 local function cache_json_direct(event, t)
+  local element = event.element
+  if STATUS[element] then -- a steady resource's status: its kept _cache, if still valid (below)
+    local of_host = resources[event.host_id]
+    local own = of_host and of_host[event.service_id or 0]
+    if own then
+      local kept, host = own[7], of_host[0]
+      if kept and own[8] == host and own[1] > t and host[1] > t then
+        local instance_id = event.instance_id
+        if instance_id == nil then
+          local known = host_instance[event.host_id]
+          instance_id = known and known[2] > t and known[1]
+        end
+        if instance_id == own[9] then
+          status_volatile = own[6]
+          return kept, own
+        end
+      end
+    end
+  end
   local bc, buf, n = broker_cache, cache_buf, 0
   local host_id = to_int(event.host_id)
   local service_id = to_int(event.service_id)
   local instance_id = to_int(event.instance_id)
   if host_id and host_id > 0 then
     if not service_id or service_id <= 0 then service_id = nil end
-    local host_severity, service_severity, notify, attempts =
-      resource_fields(direct, event.element, host_id, service_id, t)
-    n = member(buf, n, ',"host_name":', text(bc:get_hostname(host_id)))
+    local host = resource(host_id, 0, t, HOST_DEFINITION[element])
+    local own = host
+    if service_id then own = resource(host_id, service_id, t, SERVICE_DEFINITION[element]) end
+    instance_id = instance_of(host_id, instance_id, direct, t)
+    local status = STATUS[element]
+    if status then -- the _cache of the resource's last status, if still valid (see resource())
+      local kept = own[7]
+      if kept and own[8] == host and own[9] == instance_id then
+        status_volatile = own[6]
+        return kept, own
+      end
+    end
+    local host_severity = severity_of(host, direct, host_id)
+    local service_severity, notify, attempts
+    if service_id then service_severity = severity_of(own, direct, host_id, service_id) end
+    if status then
+      notify, attempts, status_volatile = definition_of(own, direct, host_id, service_id)
+    end
+    local host_name = text(bc:get_hostname(host_id))
+    local named = host_name ~= nil
+    n = member(buf, n, ',"host_name":', host_name)
     n = names_json(bc:get_hostgroups(host_id), buf, n, ',"hostgroups":[')
     n = member(buf, n, ',"host_severity":', host_severity)
     if service_id then
-      n = member(buf, n, ',"service_description":', text(bc:get_service_description(host_id, service_id)))
+      local description = text(bc:get_service_description(host_id, service_id))
+      named = named and description ~= nil
+      n = member(buf, n, ',"service_description":', description)
       n = names_json(bc:get_servicegroups(host_id, service_id), buf, n, ',"servicegroups":[')
       n = member(buf, n, ',"service_severity":', service_severity)
       n = member(buf, n, ',"notes_url":', text(bc:get_notes_url(host_id, service_id)))
@@ -750,7 +968,24 @@ local function cache_json_direct(event, t)
     end
     if notify ~= nil then n = n + 1; buf[n] = notify and ',"notify":true' or ',"notify":false' end
     n = member(buf, n, ',"max_check_attempts":', attempts)
-    instance_id = instance_of(host_id, instance_id, direct, t)
+    if instance_id and instance_id > 0 then
+      local poller = text(bc:get_instance_name(instance_id))
+      named = named and poller ~= nil
+      n = member(buf, n, ',"poller":', poller)
+    end
+    local json = "{}"
+    if n > 0 then
+      buf[1] = "{" .. sub(buf[1], 2)
+      n = n + 1; buf[n] = "}"
+      json = concat(buf, "", 1, n)
+    end
+    -- Kept for the resource's next statuses only once Broker's cache knows its names (and its
+    -- poller's): until then, each status asks again.
+    if status and named then
+      own[7], own[8], own[9] = json, host, instance_id
+      return json, own
+    end
+    return json
   end
   if instance_id and instance_id > 0 then
     n = member(buf, n, ',"poller":', text(bc:get_instance_name(instance_id)))
@@ -763,8 +998,22 @@ end
 
 -- The event's NDJSON line, with its _cache. Raises only on an unencodable event.
 local function enrich_and_encode(event, t)
-  local ok, json = pcall(cache_json_direct, event, t)
-  if not ok then json = json_encode(cache_fields(event, protected, t)) end
+  local ok, json, own = pcall(cache_json_direct, event, t)
+  if not ok then json, own = json_encode(cache_fields(event, protected, t)), nil end
+  local spec = field_specs[event.element]
+  if spec then -- every event Broker hands over (filter())
+    local line
+    if own and spec[4] then
+      line = encode_status(event, spec, json, own)
+    else
+      line = encode_fields(event, spec, json)
+    end
+    if #line <= MAX_EVENT_BYTES + 1 then return line end
+    local copy = listed_fields(event, spec)
+    copy._cache = cache_fields(event, protected, t)
+    return encode_event(copy)
+  end
+  -- Any other table (write() called directly): all its fields.
   event._cache = nil
   local buf = out_buffer
   local n = encode_into(event, buf, 0, 0)
@@ -927,7 +1176,12 @@ end
 ------------------------------------------------------------------------------
 -- HTTP/1.1 POST over the Unix socket, ONE deadline for connect + send + answer.
 
-local function exchange(sock, request, deadline)
+-- The body goes in pieces of about SEND_PIECE bytes, each joined from the buffered lines: never one
+-- string of the whole POST (at 1,000 events, three copies of half a megabyte, each allocation
+-- fresh pages from the kernel: ~1.5 µs of Broker's thread per event).
+local SEND_PIECE = 32768
+
+local function exchange(sock, request, deadline, first, last)
   local step = "connect"
   local function arm() -- the time left before the deadline, for the next step only
     local left = deadline - gettime()
@@ -941,6 +1195,17 @@ local function exchange(sock, request, deadline)
   arm(); check(sock:connect(cfg.socket))
   step = "send"
   arm(); check(sock:send(request))
+  local i = first
+  while i <= last do
+    local j, size = i, #lines[i]
+    while j < last do
+      local next_size = size + #lines[j + 1]
+      if next_size > SEND_PIECE then break end
+      j, size = j + 1, next_size
+    end
+    arm(); check(sock:send(concat(lines, "", i, j)))
+    i = j + 1
+  end
   step = "answer"
   arm()
   local status_line = check(sock:receive("*l"))
@@ -965,16 +1230,17 @@ end
 
 -- `limit`: the end of the calling write()/flush()'s budget, which may cut this POST short.
 -- Returns status, answer, and whether the deadline was the call's budget (not our timeout).
-local function http_post(body, limit)
+-- The body: the buffered lines[first..last], `bytes` long.
+local function http_post(first, last, bytes, limit)
   local own = gettime() + cfg.timeout / 1000
   local deadline = own
   if limit and limit < own then deadline = limit end
   local request = "POST /v1/events HTTP/1.1\r\nHost: localhost\r\n" ..
-    "Content-Type: application/x-ndjson\r\nContent-Length: " .. #body ..
-    "\r\nConnection: close\r\nUser-Agent: centreon-pagerduty-shim/" .. VERSION .. "\r\n\r\n" .. body
+    "Content-Type: application/x-ndjson\r\nContent-Length: " .. bytes ..
+    "\r\nConnection: close\r\nUser-Agent: centreon-pagerduty-shim/" .. VERSION .. "\r\n\r\n"
   local sock, err = unix()
   if not sock then return nil, "cannot create a socket: " .. tostring(err) end
-  local ok, status, answer = pcall(exchange, sock, request, deadline)
+  local ok, status, answer = pcall(exchange, sock, request, deadline, first, last)
   sock:close()
   -- Cut short: the call's budget was materially shorter than our timeout, and it ran out.
   -- Judged by the error, not the clock: poll() rounds its timeout down to the millisecond,
@@ -1006,7 +1272,7 @@ local function post_batch(limit)
     n, bytes = n + 1, bytes + size
   end
   local started = gettime()
-  local status, answer, cut = http_post(concat(lines, "", head, head + n - 1), limit)
+  local status, answer, cut = http_post(head, head + n - 1, bytes, limit)
   local ended = now()
   post_average = post_average + (gettime() - started - post_average) / 8
   urgent_debt = pacing_debt(ended) + math.max(URGENT_COST_MIN, URGENT_SPACING * post_average)
@@ -1132,6 +1398,7 @@ local function do_init(conf)
   urgent_upto, urgent_debt, debt_at, post_average = 0, 0, 0, 0
   watch, watch_n, blocking, blocking_n = {}, 0, {}, 0
   resources, resources_n = {}, 0
+  field_specs = build_field_specs(CENTREON_PAGERDUTY_EXTRA_FIELDS)
   local problems, ignored
   cfg, problems, ignored = configure(conf)
   batch_cap = cfg.max_buffer_size
@@ -1215,6 +1482,12 @@ end
 -- For tests and diagnostics; Broker ignores it.
 centreon_pagerduty = {
   VERSION = VERSION, json_encode = json_encode, encode_event = encode_event,
+  -- element → the names of the fields sent (the _cache apart), in order
+  fields = function()
+    local out = {}
+    for element, spec in pairs(field_specs) do out[element] = { table.unpack(spec[2]) } end
+    return out
+  end,
   config = function() return cfg end,
   buffered = function() return tail - head + 1, buffered_bytes end,
   urgent_pending = function() return urgent_upto >= head and head <= tail end,

@@ -246,7 +246,8 @@ end
 ------------------------------------------------------------------------------
 
 -- opts: shim (path), conf (parameters table), cache (cache.json content),
--- bbdo_version, event_queue_max_size (default 10000), real_clock, start_time, echo_log
+-- bbdo_version, event_queue_max_size (default 10000), real_clock, start_time, echo_log,
+-- extra_fields (default { "seq" }; false: none)
 function Emulator.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Emulator)
@@ -256,6 +257,9 @@ function Emulator.new(opts)
   self.cache = new_cache(opts.cache)
   self.event_queue_max_size = opts.event_queue_max_size or 10000
   self.real_clock = opts.real_clock
+  -- fields the shim sends beside those the daemon reads (its CENTREON_PAGERDUTY_EXTRA_FIELDS
+  -- hook): by default the tests' `seq`, which numbers their events; false: none, as under Broker
+  if opts.extra_fields == nil then self.extra_fields = { "seq" } else self.extra_fields = opts.extra_fields end
   self.echo_log = opts.echo_log
   self.now = opts.start_time or 1781000000.0
   self.queue = {}     -- every event ever published; queue[head..] are unacknowledged
@@ -282,6 +286,7 @@ function Emulator:start()
   env.broker_log = self.log
   env.broker_cache = self.cache
   if not self.real_clock then env.CENTREON_PAGERDUTY_NOW = function() return emu.now end end
+  if self.extra_fields then env.CENTREON_PAGERDUTY_EXTRA_FIELDS = self.extra_fields end
   self.env = env
   local chunk = assert(loadfile(self.shim, "t", env))
   chunk()

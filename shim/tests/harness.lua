@@ -120,6 +120,47 @@ function H.fixture(scenario)
   }
 end
 
+-- tests/fixtures/normaliser-fields.txt: element → { field = true } (the `*` line's fields in each),
+-- what the shim sends of an event of that element (besides its _cache, listed there too).
+function H.normaliser_fields()
+  local text = assert(H.read(H.FIXTURES .. "/normaliser-fields.txt"))
+  local common, by_element = {}, {}
+  for line in text:gmatch("[^\n]+") do
+    if not line:match("^%s*#") and line:match("%S") then
+      local head, rest = line:match("^%s*(%S+)%s+(.-)%s*$")
+      local fields = {}
+      for f in rest:gmatch("%S+") do fields[#fields + 1] = f end
+      if head == "*" then
+        for _, f in ipairs(fields) do common[f] = true end
+      else
+        for pair in head:gmatch("[^,]+") do
+          local category, element = pair:match("^(%d+):(%d+)$")
+          assert(category == "1", "not a NEB element: " .. pair)
+          local set = by_element[tonumber(element)] or {}
+          by_element[tonumber(element)] = set
+          for _, f in ipairs(fields) do set[f] = true end
+        end
+      end
+    end
+  end
+  for _, set in pairs(by_element) do
+    for f in pairs(common) do set[f] = true end
+  end
+  return by_element
+end
+
+-- A decoded event with only the fields the shim sends of its element (a copy).
+function H.sent_fields(ev, fields)
+  fields = fields or H.normaliser_fields()
+  local kept = fields[ev.element]
+  if not kept then return H.Emulator.deep_copy(ev) end
+  local out = {}
+  for k, v in pairs(ev) do
+    if kept[k] then out[k] = H.Emulator.deep_copy(v) end
+  end
+  return out
+end
+
 ------------------------------------------------------------------------------
 -- The daemon
 

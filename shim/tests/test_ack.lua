@@ -235,8 +235,8 @@ H.test("an event that cannot be encoded is posted as an error line, not lost sil
   local d = H.daemon()
   local emu = H.emulator({ conf = { socket = d.socket } })
   emu:start()
-  local weird = setmetatable({ _type = 65565, category = 1, element = 29, host_id = 3, service_id = 4 },
-    { __pairs = function() error("no pairs for you") end })
+  local weird = { _type = 65565, category = 1, element = 29, host_id = 3, service_id = 4,
+                  output = setmetatable({}, { __pairs = function() error("no pairs for you") end }) }
   H.eq(type(emu.env.write(weird)), "boolean")
   H.eq(emu.env.flush(), true)
   H.eq(#emu:logs("cannot encode an event", "error"), 1)
