@@ -52,33 +52,11 @@ STATUS_ELEMENTS = (14, 24, 29, 32)
 
 # Violations that a known, reported daemon defect explains, recognised by their signature on
 # each key concerned (as chaos/check.py does): printed KNOWN-FAILING, not failing the run unless
-# --strict (or CHAOS_STRICT=1). Remove an entry once fixed. See README-chaos.md, defects 8, 9 and 11 (10 fixed).
-KNOWN_FAILING = {
-    "unknown_incident_after_failback": (
-        "daemon defect 8 (README-chaos.md): after the failback, node A does not know the incidents node B "
-        "opened while A was passive; unless A's first status of the resource after the resync is a problem it "
-        "pages for (or the recovery check itself), the recovery sends no resolve and B's incident stays open in "
-        "PagerDuty. Signature, on every key concerned: its last trigger was taken while B was active and "
-        "nothing was taken for it after the failback"),
-    "retained_replay": (
-        "daemon defect 9 (README-chaos.md): after the resync, the events A's own Broker kept in its retention "
-        "(never acknowledged before the failover) are replayed to A and applied as current: old statuses, "
-        "first sights after the resync, page for problems that ended during the gap (resolved at the next "
-        "live status), and an old downtime start holds the triggers of a resource (or of its host's services) "
-        "whose downtime ended during the gap. Signature: each trigger concerned carries a status from that "
-        "retention; each incident left open was opened by such a trigger; each missed page is on a resource "
-        "whose (or whose host's) downtime started in that retention and ended before the failback "
-        "(--retention node)"),
-    # defect 10 ("resync_resolves_open_incident": an acknowledgement event first after the resync
-    # resolved A's open incident) was fixed in 314841f: its signature is still counted in the
-    # detail, and now fails the run
-    "kept_resolve_closes_newer_incident": (
-        "daemon defect 11 (README-chaos.md): the resync keeps the resolves A queued before the gap for its "
-        "incidents open in PagerDuty; sent after the failback, such a resolve closes the incident that B opened "
-        "meanwhile under the same dedup key for a newer problem, still there. Signature: the key's last event "
-        "taken is a resolve taken after the failback that A queued before the gap, and no OK status came after "
-        "the problem the last trigger carried"),
-}
+# --strict (or CHAOS_STRICT=1). Remove an entry once fixed. None now: defects 8, 9 and 11
+# (README-chaos.md) were fixed in 335412c and d5b8bef, 10 in 314841f; their signatures are still
+# counted in the details ("unknown_incident_after_failback", "retained_replay",
+# "resync_resolves_open_incident", "kept_resolve_closes_newer_incident"), and fail the run.
+KNOWN_FAILING = {}
 
 
 def key_of(res):
