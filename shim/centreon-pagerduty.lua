@@ -562,15 +562,7 @@ end
 -- then ',"key":value' for each listed field the event has, from pre-encoded keys; no pairs()
 -- over Broker's table, no test of which table is an array.
 
--- A function(event, values) telling whether event[keys[i]] == values[i] for i = 1..count, written
--- out (one comparison per field, constant keys: a third of the loop's cost).
-local function same_values(keys, count)
-  local tests = {}
-  for i = 1, count do tests[i] = format("e[%q] == v[%d]", keys[i], i) end
-  return assert(load("local e, v = ...\nreturn " .. concat(tests, "\n  and "), "=same_values", "t", {}))
-end
-
--- element → { count, keys, prefixes (',"key":'), steady, same_values }, built by init(), with the tests' extra
+-- element → { count, keys, prefixes (',"key":'), steady }, built by init(), with the tests' extra
 -- fields (the global CENTREON_PAGERDUTY_EXTRA_FIELDS, a list of names: nil under Broker).
 -- Statuses: keys[1..steady] are the fields that stay the same while a resource is steady,
 -- keys[steady + 1..count] those that change at every check (FIELDS[element].last).
@@ -593,7 +585,7 @@ local function build_field_specs(extra)
     end
     local steady = lists.last and #keys
     for _, k in ipairs(lists.last or {}) do add(k) end
-    specs[element] = { #keys, keys, prefixes, steady, steady and same_values(keys, steady) }
+    specs[element] = { #keys, keys, prefixes, steady }
   end
   return specs
 end
