@@ -630,37 +630,34 @@ local function encode_fields(event, spec, cache_json)
   return concat(buf, "", 1, n + 1)
 end
 
--- The line of a status, `own` the entry of its resource (see resource()), which keeps the start of
--- the line of its previous status: '{"_cache":' .. its _cache .. its steady fields, and their
--- values. While the _cache is the same string and every steady field is equal (==) to the kept
--- value, that start is reused, and only the fields of the check are encoded: a steady resource's
--- status costs a few comparisons. (== makes 5 and 5.0 one value: the daemon reads them alike, and
--- Broker gives a field one type.) Values other than strings, numbers, booleans are never kept.
+-- The line of a status, `own` the entry of its resource (see resource()), which keeps the
+-- encoding of its previous status's steady fields (keys[1..steady]) and their values. While every
+-- steady field is equal (==) to the kept value, that encoding is reused, and only the fields of the
+-- check are encoded: a steady resource's status costs a few comparisons. (== makes 5 and 5.0 one
+-- value: the daemon reads them alike, and Broker gives a field one type.) Values other than
+-- strings, numbers, booleans are never kept.
 local function encode_status(event, spec, cache_json, own)
   local keys, prefixes, steady = spec[2], spec[3], spec[4]
   local buf = out_buffer
-  local start, values = own[11], own[10]
-  if start and own[12] == cache_json then
+  local start, values = own[10], own[11]
+  if start then
     for i = 1, steady do
       if event[keys[i]] ~= values[i] then start = nil; break end
     end
-  else
-    start = nil
   end
   if not start then
-    buf[1], buf[2] = '{"_cache":', cache_json
-    local n, plain = encode_range(event, keys, prefixes, 1, steady, buf, 2)
+    local n, plain = encode_range(event, keys, prefixes, 1, steady, buf, 0)
     start = concat(buf, "", 1, n)
     if plain then
       values = values or {}
       for i = 1, steady do values[i] = event[keys[i]] end
-      own[10], own[11], own[12] = values, start, cache_json
+      own[10], own[11] = start, values
     else
-      own[11] = nil
+      own[10] = nil
     end
   end
-  buf[1] = start
-  local n = encode_range(event, keys, prefixes, steady + 1, spec[1], buf, 1)
+  buf[1], buf[2], buf[3] = '{"_cache":', cache_json, start
+  local n = encode_range(event, keys, prefixes, steady + 1, spec[1], buf, 3)
   buf[n + 1] = "}\n"
   return concat(buf, "", 1, n + 1)
 end
@@ -755,10 +752,10 @@ local STATUS = { [14] = true, [24] = true, [29] = true, [32] = true }
 -- The entry of a resource (service_id 0: the host): { expiry, severity (false: none),
 -- has_definition, notify, max_check_attempts, volatile }, the last four asked only for statuses;
 -- then, for statuses, [7] their _cache JSON, [8] the host entry and [9] the instance id it was
--- built with (cache_json_direct: kept while both are the same), and [10] the values of the
--- steady fields of its last status, [11] the start of its line, [12] the _cache that start holds
--- (encode_status). A new entry (a definition of the resource, its expiry) starts without any: the
--- next status asks broker_cache again; a definition of the host replaces the host entry, so its
+-- built with (cache_json_direct: kept while both are the same), and [10] the encoding of the
+-- steady fields of its last status, [11] their values (encode_status): about 0.9 KB more per
+-- resource. A new entry (a definition of the resource, its expiry) starts without any: the next
+-- status asks broker_cache again; a definition of the host replaces the host entry, so its
 -- services' next statuses ask again too.
 -- `definition`: the event defines this resource (see above).
 local function resource(host_id, service_id, t, definition)
