@@ -1,0 +1,547 @@
+//! Centreon API v2: `POST {base}/login` and `POST {base}/monitoring/resources/acknowledge`.
+//!
+//! Names and shapes are those of Centreon's OpenAPI document (`centreon/centreon`,
+//! `centreon/doc/API/centreon-api.yaml`): the login body is `AuthenticationRequest`
+//! (`{"security":{"credentials":{"login","password"}}}`) and the answer
+//! `LoginAuthenticationResponse` (`security.token`); the token goes in the `X-AUTH-TOKEN` header
+//! (security scheme `Token`); the acknowledge body is `Acknowledgement.Bulk`
+//! (`acknowledgement`: `Acknowledgement.Resource`, `resources[]`: `Monitoring.Resource.Action`)
+//! and its success is `204 Command Sent`.
+//!
+//! Contract:
+//! - [`CentreonClient::acknowledge`] sends exactly DESIGN §4.6's body for one resource:
+//!   `{"acknowledgement":{"comment","is_notify_contacts","is_persistent_comment":true,
+//!   "is_sticky","with_services":false},"resources":[{"type":"service","id":SID,
+//!   "parent":{"id":HID}}]}` (a host: `{"type":"host","id":HID,"parent":null}`).
+//! - Any 2xx (the API says 204) is done.
+//! - Login mode ([`CentreonAuth::Login`]): the first call logs in; the token is kept and reused;
+//!   a 401 forgets it, logs in again once and retries once; a second 401, or a login refused
+//!   (400/401/403), is [`CentreonError::Unauthorized`] (configuration).
+//! - Token mode ([`CentreonAuth::Token`]): a 401 is [`CentreonError::Unauthorized`] at once
+//!   (configuration: pause and say so loudly); nothing else is tried.
+//! - 403 → [`CentreonError::Forbidden`] (the API user lacks the right: configuration); other 4xx
+//!   → [`CentreonError::Rejected`] (permanent for this request); 5xx, 408, 429 →
+//!   [`CentreonError::Server`] and transport failures → [`CentreonError::Network`] (retry).
+//! - The token and the password are sent only where the API wants them and never appear in an
+//!   error or in `Debug` output.
+
+use crate::pagerduty_rest::transport_detail;
+use crate::secret::Secret;
+use crate::text::{bounded, bounded_bytes, error_message};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{json, Value};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+
+/// The header Centreon reads the token from (security scheme `Token`).
+const TOKEN_HEADER: &str = "X-AUTH-TOKEN";
+/// Largest answer body read, in bytes.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// A Centreon login and password (a login file: `login:password`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    login: String,
+    password: Secret,
+}
+
+impl Credentials {
+    /// A login and its password.
+    pub fn new(login: impl Into<String>, password: Secret) -> Credentials {
+        Credentials {
+            login: login.into(),
+            password,
+        }
+    }
+
+    /// The login (not a secret: shown in messages).
+    pub fn login(&self) -> &str {
+        &self.login
+    }
+
+    /// The password.
+    pub fn password(&self) -> &Secret {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.login, self.password)
+    }
+}
+
+/// How the client authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CentreonAuth {
+    /// An API token (`centreon_api_token_file`, Centreon ≥ 23.04): sent as is.
+    Token(Secret),
+    /// A login and password (`centreon_login_file`): `POST /login` gives a session token.
+    Login(Credentials),
+}
+
+/// A monitored resource, as the spool knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// A host.
+    Host {
+        /// Centreon host id.
+        host_id: u64,
+    },
+    /// A service of a host.
+    Service {
+        /// Centreon host id (the service's parent).
+        host_id: u64,
+        /// Centreon service id.
+        service_id: u64,
+    },
+}
+
+/// One acknowledgement to set in Centreon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// What to acknowledge.
+    pub resource: Resource,
+    /// The comment (`sync.comment` with `{who}` rendered).
+    pub comment: String,
+    /// `is_notify_contacts` (`sync.notify_contacts`).
+    pub notify_contacts: bool,
+    /// `is_sticky` (`sync.sticky`).
+    pub sticky: bool,
+}
+
+impl Acknowledgement {
+    /// The request body (DESIGN §4.6).
+    pub fn to_body(&self) -> Value {
+        let resource = match self.resource {
+            Resource::Host { host_id } => json!({"type": "host", "id": host_id, "parent": null}),
+            Resource::Service {
+                host_id,
+                service_id,
+            } => json!({"type": "service", "id": service_id, "parent": {"id": host_id}}),
+        };
+        json!({
+            "acknowledgement": {
+                "comment": self.comment,
+                "is_notify_contacts": self.notify_contacts,
+                "is_persistent_comment": true,
+                "is_sticky": self.sticky,
+                "with_services": false,
+            },
+            "resources": [resource],
+        })
+    }
+}
+
+/// Why a Centreon call failed. Texts never contain the token nor the password.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CentreonError {
+    /// 401 with an API token, 401 again after a new login, or a login refused: configuration.
+    #[error("Centreon API refused the credentials ({status}): {message}")]
+    Unauthorized {
+        /// The status code.
+        status: u16,
+        /// Centreon's message and what to check.
+        message: String,
+    },
+    /// 403: the API user may not acknowledge (configuration).
+    #[error("Centreon API forbids this user to acknowledge (403): {message}; give the API user the right to acknowledge in Centreon")]
+    Forbidden {
+        /// Centreon's message.
+        message: String,
+    },
+    /// Another 4xx: the request is refused as is (unknown resource, bad body); not retried.
+    #[error("Centreon API rejected the request ({status}): {message}")]
+    Rejected {
+        /// The status code.
+        status: u16,
+        /// Centreon's message.
+        message: String,
+    },
+    /// 5xx, 408, 429 (or an unexpected 1xx/3xx): retry with backoff.
+    #[error("Centreon API failed ({status}): {message}")]
+    Server {
+        /// The status code.
+        status: u16,
+        /// Centreon's message, when any.
+        message: String,
+    },
+    /// No answer: DNS, connection, TLS, timeout. Retry with backoff.
+    #[error("Centreon API unreachable: {detail}")]
+    Network {
+        /// What failed.
+        detail: String,
+    },
+    /// A login answer without `security.token`. Retry with backoff.
+    #[error("Centreon API answered something unexpected: {detail}")]
+    Malformed {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The client could not be built (bad base URL, TLS setup).
+    #[error("Centreon API client: {detail}")]
+    Setup {
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl CentreonError {
+    /// Worth retrying later as is.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CentreonError::Server { .. }
+                | CentreonError::Network { .. }
+                | CentreonError::Malformed { .. }
+        )
+    }
+
+    /// The configuration (credentials, rights, URL) must change: pause and say so loudly.
+    /// [`CentreonError::Rejected`] is neither: that one request will never pass.
+    pub fn is_config_error(&self) -> bool {
+        matches!(
+            self,
+            CentreonError::Unauthorized { .. }
+                | CentreonError::Forbidden { .. }
+                | CentreonError::Setup { .. }
+        )
+    }
+}
+
+/// A client of Centreon's API v2.
+#[derive(Clone)]
+pub struct CentreonClient {
+    http: reqwest::Client,
+    base: String,
+    auth: CentreonAuth,
+    /// Login mode: the session token, once logged in.
+    session: Arc<Mutex<Option<Secret>>>,
+}
+
+impl fmt::Debug for CentreonClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CentreonClient")
+            .field("base", &self.base)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+/// One answer.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl CentreonClient {
+    /// A client of `base_url` (e.g. `https://centreon.example.com/centreon/api/latest`) with its
+    /// own HTTP client (rustls, native roots) and `timeout` per request.
+    pub fn new(
+        base_url: &str,
+        auth: CentreonAuth,
+        timeout: Duration,
+    ) -> Result<CentreonClient, CentreonError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CentreonError::Setup {
+                detail: bounded(&e.to_string()),
+            })?;
+        CentreonClient::with_client(http, base_url, auth)
+    }
+
+    /// Same with an HTTP client the caller built (proxy, extra CA, timeouts).
+    pub fn with_client(
+        http: reqwest::Client,
+        base_url: &str,
+        auth: CentreonAuth,
+    ) -> Result<CentreonClient, CentreonError> {
+        let base = base_url.trim().trim_end_matches('/').to_owned();
+        let url = reqwest::Url::parse(&base).map_err(|e| CentreonError::Setup {
+            detail: format!("invalid URL {:?}: {e}", bounded(&base)),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(CentreonError::Setup {
+                detail: format!("URL {:?} is not http(s)", bounded(&base)),
+            });
+        }
+        Ok(CentreonClient {
+            http,
+            base,
+            auth,
+            session: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// The base URL (no trailing `/`).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `POST /login` now (login mode), keeping the new session token. In token mode, nothing
+    /// to do. Proves the credentials (`send-test --sync` in login mode).
+    pub async fn login(&self) -> Result<(), CentreonError> {
+        match &self.auth {
+            CentreonAuth::Token(_) => Ok(()),
+            CentreonAuth::Login(c) => {
+                let token = self.post_login(c).await?;
+                *lock(&self.session) = Some(token);
+                Ok(())
+            }
+        }
+    }
+
+    /// Acknowledges one resource (see the module's contract).
+    pub async fn acknowledge(&self, ack: &Acknowledgement) -> Result<(), CentreonError> {
+        let body = ack.to_body();
+        match &self.auth {
+            CentreonAuth::Token(token) => {
+                let a = self.post_acknowledge(token, &body).await?;
+                match a.status {
+                    401 => Err(CentreonError::Unauthorized {
+                        status: 401,
+                        message: format!(
+                            "{}; check sync.centreon_api_token_file (token {}: expired or revoked?)",
+                            error_message(&a.body),
+                            token.masked()
+                        ),
+                    }),
+                    status => done_or_error(status, &a.body),
+                }
+            }
+            CentreonAuth::Login(credentials) => {
+                let cached = lock(&self.session).clone();
+                let (token, fresh) = match cached {
+                    Some(t) => (t, false),
+                    None => (self.fresh_token(credentials).await?, true),
+                };
+                let a = self.post_acknowledge(&token, &body).await?;
+                if a.status != 401 {
+                    return done_or_error(a.status, &a.body);
+                }
+                if fresh {
+                    return Err(unauthorized_after_login(credentials, &a.body));
+                }
+                // The session expired (Centreon drops tokens unused for an hour): once more.
+                forget(&self.session, &token);
+                let token = self.fresh_token(credentials).await?;
+                let a = self.post_acknowledge(&token, &body).await?;
+                match a.status {
+                    401 => {
+                        forget(&self.session, &token);
+                        Err(unauthorized_after_login(credentials, &a.body))
+                    }
+                    status => done_or_error(status, &a.body),
+                }
+            }
+        }
+    }
+
+    /// Logs in and keeps the token.
+    async fn fresh_token(&self, credentials: &Credentials) -> Result<Secret, CentreonError> {
+        let token = self.post_login(credentials).await?;
+        *lock(&self.session) = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn post_login(&self, credentials: &Credentials) -> Result<Secret, CentreonError> {
+        let body = json!({"security": {"credentials": {
+            "login": credentials.login,
+            "password": credentials.password.expose(),
+        }}});
+        let a = self.post("/login", None, &body).await?;
+        match a.status {
+            200..=299 => {}
+            400 | 401 | 403 => {
+                return Err(CentreonError::Unauthorized {
+                    status: a.status,
+                    message: format!(
+                        "login {:?} refused: {}; check sync.centreon_login_file",
+                        bounded(&credentials.login),
+                        error_message(&a.body)
+                    ),
+                })
+            }
+            status => return done_or_error(status, &a.body).map(|()| Secret::new("")),
+        }
+        let v: Value = serde_json::from_slice(&a.body).map_err(|e| CentreonError::Malformed {
+            detail: format!(
+                "login answer is not JSON ({}): {}",
+                bounded(&e.to_string()),
+                bounded_bytes(&a.body)
+            ),
+        })?;
+        match v
+            .get("security")
+            .and_then(|s| s.get("token"))
+            .and_then(Value::as_str)
+        {
+            Some(t) if !t.is_empty() => Ok(Secret::new(t)),
+            _ => Err(CentreonError::Malformed {
+                detail: "login answer without security.token".to_owned(),
+            }),
+        }
+    }
+
+    async fn post_acknowledge(
+        &self,
+        token: &Secret,
+        body: &Value,
+    ) -> Result<Answer, CentreonError> {
+        self.post("/monitoring/resources/acknowledge", Some(token), body)
+            .await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&Secret>,
+        body: &Value,
+    ) -> Result<Answer, CentreonError> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.header(TOKEN_HEADER, t.expose());
+        }
+        let mut answer = req.send().await.map_err(|e| CentreonError::Network {
+            detail: transport_detail(&e),
+        })?;
+        let status = answer.status().as_u16();
+        let mut body = Vec::new();
+        loop {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => {
+                    // Only the start matters for messages; keep reading to end the exchange.
+                    if body.len() < MAX_RESPONSE_BYTES {
+                        let room = MAX_RESPONSE_BYTES - body.len();
+                        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(CentreonError::Network {
+                        detail: transport_detail(&e),
+                    })
+                }
+            }
+        }
+        Ok(Answer { status, body })
+    }
+}
+
+fn lock(m: &Mutex<Option<Secret>>) -> std::sync::MutexGuard<'_, Option<Secret>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Forgets the session token if it is still `token` (another call may have renewed it).
+fn forget(session: &Mutex<Option<Secret>>, token: &Secret) {
+    let mut s = lock(session);
+    if s.as_ref() == Some(token) {
+        *s = None;
+    }
+}
+
+fn unauthorized_after_login(credentials: &Credentials, body: &[u8]) -> CentreonError {
+    CentreonError::Unauthorized {
+        status: 401,
+        message: format!(
+            "{} (a fresh session of {:?} was refused too); check the API access of that user",
+            error_message(body),
+            bounded(&credentials.login)
+        ),
+    }
+}
+
+/// A non-401 status of an API call to its outcome.
+fn done_or_error(status: u16, body: &[u8]) -> Result<(), CentreonError> {
+    match status {
+        200..=299 => Ok(()),
+        403 => Err(CentreonError::Forbidden {
+            message: error_message(body),
+        }),
+        401 => Err(CentreonError::Unauthorized {
+            status,
+            message: error_message(body),
+        }),
+        408 | 429 => Err(CentreonError::Server {
+            status,
+            message: error_message(body),
+        }),
+        400..=499 => Err(CentreonError::Rejected {
+            status,
+            message: error_message(body),
+        }),
+        _ => Err(CentreonError::Server {
+            status,
+            message: error_message(body),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_design_4_6() {
+        let svc = Acknowledgement {
+            resource: Resource::Service {
+                host_id: 14,
+                service_id: 27,
+            },
+            comment: "Acknowledged in PagerDuty by Ann".into(),
+            notify_contacts: false,
+            sticky: true,
+        };
+        assert_eq!(
+            svc.to_body(),
+            json!({"acknowledgement":{"comment":"Acknowledged in PagerDuty by Ann",
+                "is_notify_contacts":false,"is_persistent_comment":true,"is_sticky":true,
+                "with_services":false},
+                "resources":[{"type":"service","id":27,"parent":{"id":14}}]})
+        );
+        let host = Acknowledgement {
+            resource: Resource::Host { host_id: 14 },
+            ..svc
+        };
+        assert_eq!(
+            host.to_body()["resources"],
+            json!([{"type":"host","id":14,"parent":null}])
+        );
+    }
+
+    #[test]
+    fn classification() {
+        assert!(done_or_error(204, b"").is_ok());
+        for (status, retry, config) in [
+            (400u16, false, false),
+            (404, false, false),
+            (403, false, true),
+            (401, false, true),
+            (408, true, false),
+            (429, true, false),
+            (500, true, false),
+            (503, true, false),
+        ] {
+            let e = done_or_error(status, b"").unwrap_err();
+            assert_eq!(e.is_retryable(), retry, "{status}");
+            assert_eq!(e.is_config_error(), config, "{status}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_masked() {
+        let c = Credentials::new("api", Secret::new("pa:ss word 9876"));
+        assert_eq!(format!("{c:?}"), "api:…9876");
+        let auth = CentreonAuth::Login(c);
+        assert!(!format!("{auth:?}").contains("ss word"));
+    }
+}
