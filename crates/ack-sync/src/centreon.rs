@@ -341,6 +341,39 @@ impl CentreonClient {
         }
     }
 
+    /// Proves the credentials and the API access without changing anything (`send-test
+    /// --sync`): in login mode a new login, then in both modes an authenticated
+    /// `GET /monitoring/resources?limit=1` (the realtime API the acknowledgements go to).
+    pub async fn check_access(&self) -> Result<(), CentreonError> {
+        let token = match &self.auth {
+            CentreonAuth::Token(token) => token.clone(),
+            CentreonAuth::Login(credentials) => self.fresh_token(credentials).await?,
+        };
+        let answer = self
+            .http
+            .get(format!("{}/monitoring/resources?limit=1", self.base))
+            .header(ACCEPT, "application/json")
+            .header(TOKEN_HEADER, token.expose())
+            .send()
+            .await
+            .map_err(|e| CentreonError::Network {
+                detail: transport_detail(&e),
+            })?;
+        let status = answer.status().as_u16();
+        let body = answer.bytes().await.unwrap_or_default();
+        let body = &body[..body.len().min(MAX_RESPONSE_BYTES)];
+        match status {
+            401 => Err(CentreonError::Unauthorized {
+                status,
+                message: format!(
+                    "{}; check sync.centreon_api_token_file or sync.centreon_login_file",
+                    error_message(body)
+                ),
+            }),
+            status => done_or_error(status, body),
+        }
+    }
+
     /// Logs in and keeps the token.
     async fn fresh_token(&self, credentials: &Credentials) -> Result<Secret, CentreonError> {
         let token = self.post_login(credentials).await?;

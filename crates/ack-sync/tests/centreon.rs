@@ -1,0 +1,208 @@
+//! The Centreon API client against the spec-validated mock (tests/common/mock_centreon.rs).
+
+#![allow(clippy::unwrap_used)] // test helpers may unwrap: a failing setup fails the test
+
+#[path = "../../../tests/common/mock_centreon.rs"]
+mod mock_centreon;
+#[path = "../../../tests/common/mock_http.rs"]
+mod mock_http;
+#[path = "../../../tests/common/openapi.rs"]
+mod openapi;
+
+use ack_sync::{
+    Acknowledgement, CentreonAuth, CentreonClient, CentreonError, Credentials, Resource, Secret,
+};
+use mock_centreon::MockCentreon;
+use mock_http::MockResponse;
+use serde_json::json;
+use std::time::Duration;
+
+const API_TOKEN: &str = "centreonApiToken0000q9z8";
+const LOGIN: &str = "pagerduty-sync";
+const PASSWORD: &str = "s3cret:pass word";
+
+fn service_ack() -> Acknowledgement {
+    Acknowledgement {
+        resource: Resource::Service {
+            host_id: 14,
+            service_id: 27,
+        },
+        comment: "Acknowledged in PagerDuty by Ann Oncall".into(),
+        notify_contacts: false,
+        sticky: true,
+    }
+}
+
+fn token_client(mock: &MockCentreon, token: &str) -> CentreonClient {
+    CentreonClient::new(
+        &mock.url(),
+        CentreonAuth::Token(Secret::new(token)),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+fn login_client(mock: &MockCentreon, password: &str) -> CentreonClient {
+    let auth = CentreonAuth::Login(Credentials::new(LOGIN, Secret::new(password)));
+    CentreonClient::new(&mock.url(), auth, Duration::from_secs(5)).unwrap()
+}
+
+#[tokio::test]
+async fn token_mode_204_is_done_with_the_design_body() {
+    let mock = MockCentreon::start(Some(API_TOKEN), LOGIN, PASSWORD);
+    let c = token_client(&mock, API_TOKEN);
+    c.acknowledge(&service_ack()).await.unwrap();
+    c.acknowledge(&Acknowledgement {
+        resource: Resource::Host { host_id: 14 },
+        notify_contacts: true,
+        sticky: false,
+        ..service_ack()
+    })
+    .await
+    .unwrap();
+    let acks = mock.acknowledgements();
+    assert_eq!(
+        acks[0],
+        json!({"acknowledgement": {"comment": "Acknowledged in PagerDuty by Ann Oncall",
+            "is_notify_contacts": false, "is_persistent_comment": true, "is_sticky": true,
+            "with_services": false},
+            "resources": [{"type": "service", "id": 27, "parent": {"id": 14}}]})
+    );
+    assert_eq!(
+        acks[1]["resources"],
+        json!([{"type": "host", "id": 14, "parent": null}])
+    );
+    assert_eq!(
+        acks[1]["acknowledgement"]["is_notify_contacts"],
+        json!(true)
+    );
+    assert_eq!(acks[1]["acknowledgement"]["is_sticky"], json!(false));
+    assert_eq!(mock.logins(), 0);
+    let reqs = mock.requests();
+    assert_eq!(reqs[0].request.header("x-auth-token"), Some(API_TOKEN));
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn token_mode_401_is_a_configuration_error_without_login() {
+    let mock = MockCentreon::start(Some(API_TOKEN), LOGIN, PASSWORD);
+    let c = token_client(&mock, "revokedToken00001111wxyz");
+    let e = c.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(
+        matches!(e, CentreonError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(e.is_config_error() && !e.is_retryable());
+    let text = format!("{e} {e:?} {c:?}");
+    assert!(!text.contains("revokedToken"), "{text}");
+    assert!(text.contains("…wxyz"), "{text}");
+    assert_eq!(mock.logins(), 0);
+    assert_eq!(mock.requests().len(), 1);
+    assert!(mock.acknowledgements().is_empty());
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn login_mode_logs_in_once_then_again_on_401() {
+    let mock = MockCentreon::start(None, LOGIN, PASSWORD);
+    let c = login_client(&mock, PASSWORD);
+    c.acknowledge(&service_ack()).await.unwrap();
+    c.acknowledge(&service_ack()).await.unwrap();
+    assert_eq!(mock.logins(), 1, "the session token is reused");
+    mock.expire_sessions();
+    c.acknowledge(&service_ack()).await.unwrap();
+    assert_eq!(mock.logins(), 2, "a 401 logs in again");
+    assert_eq!(mock.acknowledgements().len(), 3);
+    let paths: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.path, r.status))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/login 200",
+            "/monitoring/resources/acknowledge 204",
+            "/monitoring/resources/acknowledge 204",
+            "/monitoring/resources/acknowledge 401",
+            "/login 200",
+            "/monitoring/resources/acknowledge 204"
+        ]
+    );
+    let login = mock.requests()[0].json().unwrap();
+    assert_eq!(
+        login,
+        json!({"security": {"credentials": {"login": LOGIN, "password": PASSWORD}}})
+    );
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn login_mode_401_after_a_fresh_login_stops() {
+    let mock = MockCentreon::start(None, LOGIN, PASSWORD);
+    let c = login_client(&mock, PASSWORD);
+    c.login().await.unwrap();
+    mock.push_reply(MockResponse::json(
+        401,
+        &json!({"code": 401, "message": "Invalid token"}),
+    ));
+    mock.push_reply(MockResponse::json(
+        401,
+        &json!({"code": 401, "message": "Invalid token"}),
+    ));
+    let e = c.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(
+        matches!(e, CentreonError::Unauthorized { .. }) && e.is_config_error(),
+        "{e:?}"
+    );
+    assert_eq!(mock.logins(), 2, "exactly one new login");
+    // Wrong password: the login itself is refused; never shown.
+    let bad = login_client(&mock, "wrongPassword1234");
+    let e = bad.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(matches!(e, CentreonError::Unauthorized { status: 401, .. }) && e.is_config_error());
+    assert!(!format!("{e} {e:?} {bad:?}").contains("wrongPassword"));
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable_other_4xx_are_not() {
+    let mock = MockCentreon::start(Some(API_TOKEN), LOGIN, PASSWORD);
+    let c = token_client(&mock, API_TOKEN);
+    mock.push_reply(MockResponse::json(
+        500,
+        &json!({"code": 500, "message": "Internal Server Error"}),
+    ));
+    let e = c.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(matches!(e, CentreonError::Server { status: 500, .. }) && e.is_retryable());
+    mock.push_reply(MockResponse::empty(502));
+    assert!(c
+        .acknowledge(&service_ack())
+        .await
+        .unwrap_err()
+        .is_retryable());
+    mock.push_reply(MockResponse::json(
+        403,
+        &json!({"code": 403, "message": "You are not authorized to access this resource"}),
+    ));
+    let e = c.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(matches!(e, CentreonError::Forbidden { .. }) && e.is_config_error());
+    mock.push_reply(MockResponse::json(
+        400,
+        &json!({"code": 400, "message": "Resource not found"}),
+    ));
+    let e = c.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(matches!(e, CentreonError::Rejected { status: 400, .. }));
+    assert!(!e.is_retryable() && !e.is_config_error());
+    // And after all that, it works.
+    c.acknowledge(&service_ack()).await.unwrap();
+    assert_eq!(mock.acknowledgements().len(), 1);
+    let down = CentreonClient::new(
+        "http://127.0.0.1:9/centreon/api/latest",
+        CentreonAuth::Token(Secret::new(API_TOKEN)),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let e = down.acknowledge(&service_ack()).await.unwrap_err();
+    assert!(matches!(e, CentreonError::Network { .. }) && e.is_retryable());
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}

@@ -1,0 +1,208 @@
+//! A mock PagerDuty REST API (`GET /incidents`) on 127.0.0.1, built on the official OpenAPI
+//! excerpt: every request is recorded and validated against `tests/fixtures/openapi/
+//! pagerduty-rest.json` ([`MockPagerDutyRest::violations`] must stay empty), and every 200 answer
+//! it builds is checked against the spec's answer schema too.
+//!
+//! It holds incidents ([`MockIncident`]), filters them by `statuses[]`, pages them with
+//! `offset`/`limit`/`more`, checks `Authorization: Token token=<token>` (401 otherwise), and
+//! can be scripted to answer the next requests with anything ([`MockPagerDutyRest::push_reply`]:
+//! 429 with `ratelimit-reset`, 5xx…). Needs `super::mock_http` and `super::openapi`.
+
+#![allow(dead_code)]
+
+use super::mock_http::{self, MockResponse};
+use super::openapi::{HttpRequest, Spec};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// An incident held by the mock.
+#[derive(Debug, Clone)]
+pub struct MockIncident {
+    pub id: String,
+    pub incident_key: Option<String>,
+    /// `triggered`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// Acknowledgers' summaries.
+    pub acknowledgers: Vec<String>,
+}
+
+impl MockIncident {
+    pub fn acknowledged(id: &str, key: &str, who: &str) -> MockIncident {
+        MockIncident {
+            id: id.into(),
+            incident_key: Some(key.into()),
+            status: "acknowledged".into(),
+            acknowledgers: vec![who.into()],
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let acks: Vec<Value> = self
+            .acknowledgers
+            .iter()
+            .enumerate()
+            .map(|(i, who)| {
+                json!({"at": "2026-01-01T00:00:00Z", "acknowledger": {
+                    "id": format!("PUSER{i}"), "type": "user_reference", "summary": who,
+                    "self": format!("https://api.pagerduty.com/users/PUSER{i}"),
+                    "html_url": format!("https://acme.pagerduty.com/users/PUSER{i}")}})
+            })
+            .collect();
+        let mut v = json!({
+            "id": self.id, "type": "incident", "summary": format!("[#1] {}", self.id),
+            "self": format!("https://api.pagerduty.com/incidents/{}", self.id),
+            "html_url": format!("https://acme.pagerduty.com/incidents/{}", self.id),
+            "incident_number": 1, "created_at": "2026-01-01T00:00:00Z",
+            "status": self.status, "title": "Mock incident",
+            "service": {"id": "PSVC", "type": "service_reference", "summary": "Centreon"},
+            "assignments": [], "acknowledgements": acks, "urgency": "high",
+        });
+        if let Some(k) = &self.incident_key {
+            v["incident_key"] = json!(k);
+        }
+        v
+    }
+}
+
+/// One request received, with what the spec says of it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub request: HttpRequest,
+    pub violations: Vec<String>,
+    pub status: u16,
+}
+
+impl Recorded {
+    pub fn query(&self, name: &str) -> Vec<&str> {
+        self.request
+            .query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+struct State {
+    token: String,
+    incidents: Vec<MockIncident>,
+    replies: VecDeque<MockResponse>,
+    requests: Vec<Recorded>,
+}
+
+pub struct MockPagerDutyRest {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl MockPagerDutyRest {
+    /// A mock accepting `token`.
+    pub fn start(token: &str) -> MockPagerDutyRest {
+        let state = Arc::new(Mutex::new(State {
+            token: token.into(),
+            incidents: Vec::new(),
+            replies: VecDeque::new(),
+            requests: Vec::new(),
+        }));
+        let spec = Arc::new(Spec::pagerduty_rest());
+        let s = state.clone();
+        let addr = mock_http::serve(Arc::new(move |req| handle(&s, &spec, req)));
+        MockPagerDutyRest { addr, state }
+    }
+
+    /// The base URL to give the client (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_incidents(&self, incidents: Vec<MockIncident>) {
+        lock(&self.state).incidents = incidents;
+    }
+
+    /// The next request is answered with `reply` (in order, before the normal answers).
+    pub fn push_reply(&self, reply: MockResponse) {
+        lock(&self.state).replies.push_back(reply);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// Every spec violation seen so far, with the request's number.
+    pub fn violations(&self) -> Vec<String> {
+        lock(&self.state)
+            .requests
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                r.violations
+                    .iter()
+                    .map(move |v| format!("request {i}: {v}"))
+            })
+            .collect()
+    }
+}
+
+fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
+    let mut violations = spec.check_request(&req);
+    let mut st = lock(state);
+    let resp = if let Some(r) = st.replies.pop_front() {
+        r
+    } else if req.header("authorization") != Some(&format!("Token token={}", st.token)) {
+        MockResponse::json(
+            401,
+            &json!({"error": {"message": "Authentication required", "code": 2006}}),
+        )
+    } else if req.method != "GET" || req.path != "/incidents" {
+        MockResponse::json(
+            404,
+            &json!({"error": {"message": "Not Found", "code": 2100}}),
+        )
+    } else {
+        let q = |name: &str| -> Vec<String> {
+            req.query
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let statuses = q("statuses[]");
+        let limit: usize = q("limit")
+            .first()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(25);
+        let offset: usize = q("offset")
+            .first()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let matching: Vec<&MockIncident> = st
+            .incidents
+            .iter()
+            .filter(|i| statuses.is_empty() || statuses.contains(&i.status))
+            .collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|i| i.to_json())
+            .collect();
+        let more = offset + page.len() < matching.len();
+        let body = json!({"incidents": page, "limit": limit, "offset": offset, "more": more, "total": null});
+        for v in spec.check_response("GET", "/incidents", 200, &body) {
+            violations.push(format!("mock answer: {v}"));
+        }
+        MockResponse::json(200, &body)
+    };
+    st.requests.push(Recorded {
+        request: req,
+        violations,
+        status: resp.status,
+    });
+    resp
+}
