@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod mock;
+pub mod sync_apis;
 
 use serde_json::{json, Value};
 use std::fmt::Write as _;

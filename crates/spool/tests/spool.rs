@@ -533,7 +533,7 @@ fn acknowledgements_to_mirror_are_one_row_per_incident_and_survive_a_reopen() {
     let stats = s.sync_stats().unwrap();
     assert_eq!((stats.mirrored, stats.pending), (1, 0), "done once");
     assert_eq!(
-        s.record_acks(&[ack.clone()], 70).unwrap(),
+        s.record_acks(std::slice::from_ref(&ack), 70).unwrap(),
         0,
         "known: kept while open"
     );

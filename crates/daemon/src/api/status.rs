@@ -1,6 +1,6 @@
 //! `GET /v1/status` and `GET /metrics`.
 
-use super::types::{PausedKey, Status};
+use super::types::{PausedKey, Status, SyncView};
 use crate::service::delivery::PauseKind;
 use crate::service::state::{now_ms, Counter, Shared};
 use axum::extract::State;
@@ -19,7 +19,7 @@ pub struct Peer {
 
 pub fn collect(shared: &Shared) -> Result<Status, String> {
     let now = now_ms();
-    let (stats, size, damage) = {
+    let (stats, size, damage, sync_stats) = {
         let spool = shared
             .spool
             .lock()
@@ -28,6 +28,7 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
             spool.stats().map_err(|e| e.to_string())?,
             spool.size_bytes(),
             spool.damage().unwrap_or(None),
+            spool.sync_stats().ok(),
         )
     };
     let paused = shared
@@ -57,7 +58,30 @@ pub fn collect(shared: &Shared) -> Result<Status, String> {
         last_event_age_seconds: last_event.map(|t| (now / 1000 - t).max(0)),
         collapsed: shared.metrics.get(Counter::Collapsed),
         spool_damage: damage,
+        sync: sync_view(shared.sync.snapshot(), sync_stats, now),
         ..Status::of_spool(&stats, size, now)
+    })
+}
+
+fn sync_view(
+    s: crate::service::sync::SyncSnapshot,
+    stats: Option<spool::SyncStats>,
+    now: i64,
+) -> Option<SyncView> {
+    if !s.enabled {
+        return None;
+    }
+    let stats = stats.unwrap_or_default();
+    Some(SyncView {
+        mode: if s.webhook { "poll+webhook" } else { "poll" }.into(),
+        last_poll_ms: s.last_poll_ms,
+        last_error_ms: s.last_error.as_ref().map(|(t, _)| *t),
+        last_error: s.last_error.map(|(_, e)| e),
+        paused: s.paused,
+        mirrored: stats.mirrored,
+        refused: stats.refused,
+        pending: stats.pending,
+        oldest_pending_age_seconds: stats.oldest_pending_ms.map(|t| ((now - t) / 1000).max(0)),
     })
 }
 
@@ -100,6 +124,18 @@ pub async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
                 "spool_bytes",
                 "Spool size (database + WAL).",
                 s.spool_bytes as f64,
+            ),
+            (
+                "sync_pending",
+                "Acknowledgements from PagerDuty still to set in Centreon ([sync]).",
+                s.sync.as_ref().map_or(0.0, |v| v.pending as f64),
+            ),
+            (
+                "sync_paused",
+                "1 while the acknowledgement sync is paused by a configuration error.",
+                f64::from(u8::from(
+                    s.sync.as_ref().is_some_and(|v| v.paused.is_some()),
+                )),
             ),
         ];
         for (name, help, v) in gauges {

@@ -58,6 +58,9 @@ pub struct Status {
     /// The spool was found damaged and set aside, and no operator has acknowledged it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spool_damage: Option<spool::Damage>,
+    /// The PagerDuty → Centreon acknowledgement sync (DESIGN §4.6), when `[sync]` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncView>,
     /// Set when the status was read from the spool because the daemon did not answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<String>,
@@ -85,10 +88,32 @@ impl Status {
             spool_bytes,
             last_resync_ms: stats.last_resync_ms,
             spool_damage: None,
+            sync: None,
             daemon: None,
             daemon_error: None,
         }
     }
+}
+
+/// The acknowledgement sync, in `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncView {
+    /// `poll`, or `poll+webhook`.
+    pub mode: String,
+    /// Daemon time (ms) of the last listing of PagerDuty's incidents that succeeded.
+    pub last_poll_ms: Option<i64>,
+    /// The last failure, with its daemon time (ms).
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
+    /// Why it is paused (a configuration error), if it is.
+    pub paused: Option<String>,
+    /// Acknowledgements set in Centreon, over the spool's life.
+    pub mirrored: u64,
+    /// Refused by Centreon for good.
+    pub refused: u64,
+    /// Still to set.
+    pub pending: u64,
+    pub oldest_pending_age_seconds: Option<i64>,
 }
 
 /// `POST /v1/resolve`.

@@ -53,6 +53,10 @@ pub enum Command {
         /// Test every route that has a routing key.
         #[arg(long)]
         all: bool,
+        /// Test the [sync] APIs instead: list one page of PagerDuty's acknowledged incidents
+        /// and make an authenticated call to Centreon; nothing is sent or acknowledged.
+        #[arg(long, conflicts_with_all = ["resolve", "route", "all"])]
+        sync: bool,
     },
     /// Queues, open incidents, paused keys, dead letters, last errors.
     Status {
@@ -170,10 +174,12 @@ pub fn main() -> ExitCode {
         Command::Translate { ref files } => translate::command(cli.config.as_deref(), files),
         Command::Run => run::run(cli.config.as_deref()),
         Command::CheckConfig { json } => check_config::check_config(cli.config.as_deref(), json),
+        Command::SendTest { sync: true, .. } => send_test::sync_command(cli.config.as_deref()),
         Command::SendTest {
             resolve,
             ref route,
             all,
+            sync: false,
         } => send_test::command(cli.config.as_deref(), resolve, route.as_deref(), all),
         Command::Inject { ref file } => inject::command(cli.config.as_deref(), file),
         Command::Man => man::man(),

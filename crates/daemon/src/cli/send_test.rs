@@ -30,6 +30,30 @@ pub(super) fn command(
     runtime.block_on(send_test(&loaded, resolve, route, all))
 }
 
+/// `send-test --sync`: both APIs of `[sync]` answer (DESIGN §4.6); exit 0 when they do.
+pub(super) fn sync_command(config_path: Option<&Path>) -> ExitCode {
+    let loaded = match load_config(config_path, Purpose::Service, false) {
+        Ok(l) => l,
+        Err(e) => return config_failure(&e),
+    };
+    crate::logging::init(config::LogLevel::Warn);
+    let runtime = match runtime(&mut tokio::runtime::Builder::new_current_thread()) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let (lines, ok) = runtime.block_on(crate::service::sync::check(&loaded));
+    for line in lines {
+        println!("{line}");
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else if loaded.sync.is_none() {
+        ExitCode::from(crate::cli::EXIT_CONFIG)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// An outcome in words, for `send-test`.
 pub(super) fn describe(outcome: &pagerduty::Outcome) -> String {
     use pagerduty::Outcome::*;

@@ -140,8 +140,36 @@ pub(super) fn print_status(v: &Status) {
             d.lost_rows.max(0)
         );
     }
+    if let Some(s) = &v.sync {
+        print_sync(s);
+    }
     if let Some(e) = &v.last_error {
         println!("  last error           {e}");
+    }
+}
+
+/// The `[sync]` lines of `status`.
+fn print_sync(s: &crate::api::types::SyncView) {
+    println!("  acknowledgement sync ({}, PagerDuty → Centreon):", s.mode);
+    println!(
+        "    last poll          {}",
+        s.last_poll_ms.map_or("never".into(), time_of)
+    );
+    println!(
+        "    mirrored           {} (refused by Centreon: {})",
+        s.mirrored, s.refused
+    );
+    println!(
+        "    pending            {}{}",
+        s.pending,
+        s.oldest_pending_age_seconds
+            .map_or(String::new(), |a| format!(", oldest {}", age(Some(a))))
+    );
+    if let Some(p) = &s.paused {
+        println!("    PAUSED             {p}");
+    }
+    if let (Some(e), Some(at)) = (&s.last_error, s.last_error_ms) {
+        println!("    last error         {} at {}", e, time_of(at));
     }
 }
 

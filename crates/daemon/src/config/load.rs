@@ -108,6 +108,7 @@ pub fn load_str(
     validate::validate(&config, purpose, &mut err, &mut warnings);
     let keys = keys::read_keys(&config, purpose, &mut err, &mut warnings);
     let settings = compile::compile(&config, &keys, &mut err);
+    let sync = super::sync::read(&config, purpose, &mut err, &mut warnings);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -117,6 +118,7 @@ pub fn load_str(
         keys,
         warnings,
         settings,
+        sync,
     })
 }
 

@@ -10,17 +10,20 @@
 //! - `validate`: the semantic checks of values that the rules do not use;
 //! - `compile`: the rules' settings, built once from the schema (templates, regexes, state
 //!   sets, routes); what cannot be built is an error there, never a silent default;
-//! - `keys`: routing keys, inline or from files whose owner and mode are checked; masked.
+//! - `keys`: routing keys, inline or from files whose owner and mode are checked; masked;
+//! - `sync`: `[sync]` (DESIGN §4.6), its checks and its secret files.
 
 mod compile;
 mod keys;
 mod load;
 mod schema;
+mod sync;
 mod validate;
 
 pub use keys::{read_key_file, Secret, DAEMON_USER};
 pub use load::{config_path, line_col, load, load_str, ConfigError, ConfigErrors};
 pub use schema::*;
+pub use sync::SyncSettings;
 
 use std::path::PathBuf;
 
@@ -53,6 +56,8 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// The rules' settings, compiled once at load.
     pub settings: rules::Settings,
+    /// `[sync]`, checked and with its secrets read; `None` when off.
+    pub sync: Option<SyncSettings>,
 }
 
 impl Loaded {

@@ -23,6 +23,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
     pub ha: HaConfig,
+    pub sync: SyncConfig,
 }
 
 impl Config {
@@ -337,5 +338,56 @@ impl Default for HaConfig {
         Self {
             resync_after: HumanDuration::secs(600),
         }
+    }
+}
+
+/// `[sync]` (DESIGN §4.6): PagerDuty acknowledgements mirrored into Centreon. Off unless
+/// `pagerduty_api_token_file` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// PagerDuty REST API key (read access to incidents); empty = off.
+    pub pagerduty_api_token_file: String,
+    /// Default from `[pagerduty] region`: api.pagerduty.com / api.eu.pagerduty.com.
+    pub pagerduty_api_url: String,
+    pub poll_interval: HumanDuration,
+    /// E.g. `https://centreon.example.com/centreon/api/latest`.
+    pub centreon_api_url: String,
+    /// Centreon API token (`X-AUTH-TOKEN`, Centreon ≥ 23.04)...
+    pub centreon_api_token_file: String,
+    /// ... or `login:password` of a dedicated user (`POST /login`).
+    pub centreon_login_file: String,
+    /// `{who}`: PagerDuty's acknowledger summary.
+    pub comment: String,
+    pub sticky: bool,
+    pub notify_contacts: bool,
+    /// Optional push: PagerDuty webhooks V3 on this address (`host:port`).
+    pub webhook_listen: String,
+    /// Required with `webhook_listen`: one secret per line (several during a rotation).
+    pub webhook_secret_file: String,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            pagerduty_api_token_file: String::new(),
+            pagerduty_api_url: String::new(),
+            poll_interval: HumanDuration::secs(30),
+            centreon_api_url: String::new(),
+            centreon_api_token_file: String::new(),
+            centreon_login_file: String::new(),
+            comment: "Acknowledged in PagerDuty by {who}".into(),
+            sticky: true,
+            notify_contacts: false,
+            webhook_listen: String::new(),
+            webhook_secret_file: String::new(),
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The sync runs only with a PagerDuty REST API key.
+    pub fn enabled(&self) -> bool {
+        !self.pagerduty_api_token_file.is_empty()
     }
 }

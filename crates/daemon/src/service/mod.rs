@@ -10,7 +10,8 @@
 //! - `operator`: what operators' commands (`resolve`) do, committed like an ingest batch;
 //! - `telemetry`: the counters, declared once with their metric names;
 //! - `repair`: a damaged spool set aside and salvaged, at start or while running;
-//! - `resync`: the start on a spool idle longer than `[ha] resync_after` (DESIGN §4.7).
+//! - `resync`: the start on a spool idle longer than `[ha] resync_after` (DESIGN §4.7);
+//! - `sync`: PagerDuty acknowledgements mirrored into Centreon (DESIGN §4.6), when `[sync]` is on.
 //!
 //! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
 //! socket, then says READY. SIGTERM/SIGINT stop accepting, let in-flight requests finish within
@@ -27,6 +28,7 @@ pub(crate) mod repair;
 mod resync;
 pub(crate) mod state;
 pub(crate) mod store;
+pub(crate) mod sync;
 pub(crate) mod telemetry;
 
 use crate::config::Loaded;
@@ -85,6 +87,7 @@ pub async fn run(
         delivery: Default::default(),
         last_error: Mutex::new(None),
         spool_epoch: Default::default(),
+        sync: Default::default(),
         loaded,
     });
     restore_operator_pauses(&shared);
@@ -101,6 +104,7 @@ pub async fn run(
             delivery::run(shared, sender, stop).await
         })
     };
+    let sync = tokio::spawn(sync::run(shared.clone(), stop_rx.clone()));
     serve_metrics(&cfg.metrics.listen, &shared, stop_rx).await;
     let health = tokio::spawn(health_task(shared.clone()));
 
@@ -119,6 +123,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = server.await;
     let _ = delivery.await;
+    let _ = sync.await;
     health.abort();
     if let Some(path) = bound_path {
         let _ = std::fs::remove_file(path);

@@ -26,6 +26,8 @@ pub struct Shared {
     /// Bumped each time the spool's files are replaced (damage set aside, connections
     /// reopened): a failure seen on an older epoch was already handled.
     pub spool_epoch: AtomicU64,
+    /// The PagerDuty → Centreon acknowledgement sync, as `status` shows it.
+    pub sync: super::sync::SyncStatus,
 }
 
 impl Shared {

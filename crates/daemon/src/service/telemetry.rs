@@ -26,11 +26,14 @@ pub enum Counter {
     BatchesRefused,
     Resyncs,
     BeforeGap,
+    SyncPolls,
+    SyncMirrored,
+    SyncErrors,
 }
 
 impl Counter {
     /// Every counter, in the order they are rendered (a family's members together).
-    pub const ALL: [Counter; 18] = [
+    pub const ALL: [Counter; 21] = [
         Counter::EventsReceived,
         Counter::EventsAccepted,
         Counter::EventsIgnored,
@@ -49,6 +52,9 @@ impl Counter {
         Counter::BatchesRefused,
         Counter::Resyncs,
         Counter::BeforeGap,
+        Counter::SyncPolls,
+        Counter::SyncMirrored,
+        Counter::SyncErrors,
     ];
 
     /// (metric family, help, label).
@@ -101,6 +107,21 @@ impl Counter {
             BeforeGap => (
                 "before_gap_ignored_total",
                 "Events from before a resync's gap (this node's Broker retention), ignored.",
+                "",
+            ),
+            SyncPolls => (
+                "sync_polls_total",
+                "Listings of PagerDuty's acknowledged incidents that succeeded ([sync]).",
+                "",
+            ),
+            SyncMirrored => (
+                "sync_acknowledgements_total",
+                "Acknowledgements made in PagerDuty and set in Centreon ([sync]).",
+                "",
+            ),
+            SyncErrors => (
+                "sync_errors_total",
+                "Failed calls to PagerDuty's REST API or Centreon's API ([sync]).",
                 "",
             ),
         }

@@ -28,7 +28,7 @@ mod transport;
 
 use policy::Jitter;
 pub(crate) use state::PauseKind;
-pub(crate) use transport::{scrub, Sender};
+pub(crate) use transport::{http_client, scrub, Sender};
 
 use crate::service::state::{now_ms, Shared};
 use outcome::Done;

@@ -18,26 +18,38 @@ pub enum Sender {
     DryRun,
 }
 
+/// An HTTP client with `[pagerduty]`'s timeout and extra CA (`ca_file`), its proxy when
+/// `proxy` (the sync's Centreon client goes direct), no redirects.
+pub(crate) fn http_client(
+    cfg: &crate::config::PagerDutyConfig,
+    proxy: bool,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(cfg.timeout.0)
+        .connect_timeout(cfg.timeout.0)
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .user_agent(concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION")));
+    if proxy && !cfg.proxy.is_empty() {
+        builder = builder.proxy(reqwest::Proxy::all(&cfg.proxy)?);
+    } else if !proxy {
+        builder = builder.no_proxy();
+    }
+    if !cfg.ca_file.is_empty() {
+        let pem = std::fs::read(&cfg.ca_file)?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
+}
+
 impl Sender {
     pub fn build(cfg: &crate::config::PagerDutyConfig) -> anyhow::Result<Self> {
         if cfg.dry_run {
             return Ok(Sender::DryRun);
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(cfg.timeout.0)
-            .connect_timeout(cfg.timeout.0)
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .user_agent(concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION")));
-        if !cfg.proxy.is_empty() {
-            builder = builder.proxy(reqwest::Proxy::all(&cfg.proxy)?);
-        }
-        if !cfg.ca_file.is_empty() {
-            let pem = std::fs::read(&cfg.ca_file)?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
+        let builder = http_client(cfg, true)?;
         Ok(Sender::Http {
             client: builder.build()?,
             url: cfg.endpoint(),

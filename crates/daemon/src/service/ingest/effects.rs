@@ -45,6 +45,12 @@ pub struct Effects {
 }
 
 impl Effects {
+    /// Acknowledgements seen in PagerDuty, recorded with this batch (DESIGN §4.6).
+    pub fn record_acks(&mut self, acks: Vec<spool::NewAck>, now_ms: i64) {
+        self.batch.acks = acks;
+        self.batch.acks_seen_at_ms = now_ms;
+    }
+
     /// Queue one PagerDuty event.
     pub fn push(&mut self, o: Outgoing, now_ms: i64) -> Result<(), IngestError> {
         let body = serde_json::to_string(&o.event).map_err(|e| {
@@ -150,7 +156,7 @@ pub fn commit(
             IngestError::Storage(e.to_string())
         });
     }
-    cache.trim();
+    cache.trim(&effects.touched);
     Ok(())
 }
 

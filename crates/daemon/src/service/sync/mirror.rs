@@ -1,0 +1,187 @@
+//! The mirror: the spool's pending acknowledgements set in Centreon
+//! (`POST /monitoring/resources/acknowledge`), oldest first.
+//!
+//! Contract: a 204 is done, recorded at once (a restart never repeats it); a failure that may
+//! pass (5xx, network, a login answer without token) is retried with backoff per row; a
+//! configuration error (401 with an API token, 401 again after a new login, 403) pauses the
+//! mirror loudly and it probes again every `[delivery] config_probe`; a request Centreon will
+//! never take (another 4xx: the resource is gone) is recorded as refused and logged.
+
+use super::{backoff, wait, Sync};
+use crate::config::{PagerDutyConfig, SyncSettings};
+use crate::service::delivery::http_client;
+use crate::service::state::{now_ms, Counter};
+use ack_sync::{Acknowledgement, CentreonClient, Resource};
+use spool::PendingAck;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// First wait after a failure; doubles per failure of the same row.
+const RETRY_MIN: Duration = Duration::from_secs(5);
+/// Rows read per round.
+const ROUND: usize = 50;
+
+pub(super) struct Mirror {
+    client: CentreonClient,
+}
+
+impl Mirror {
+    pub(super) fn build(cfg: &PagerDutyConfig, settings: &SyncSettings) -> Result<Mirror, String> {
+        let http = http_client(cfg, false)
+            .and_then(|b| Ok(b.build()?))
+            .map_err(|e| format!("Centreon API client: {e:#}"))?;
+        let client = CentreonClient::with_client(
+            http,
+            &settings.centreon_api_url,
+            settings.centreon_auth.clone(),
+        )
+        .map_err(|e| format!("Centreon API client: {e}"))?;
+        Ok(Mirror { client })
+    }
+
+    /// An authenticated call that changes nothing (`send-test --sync`).
+    pub(super) async fn check_access(&self) -> Result<(), ack_sync::CentreonError> {
+        self.client.check_access().await
+    }
+
+    pub(super) async fn run(self, sync: Arc<Sync>, mut stop: watch::Receiver<bool>) {
+        let probe = sync.shared.loaded.config.delivery.config_probe.0;
+        loop {
+            let paused = self.round(&sync).await;
+            let next = if paused { probe } else { next_due(&sync).await };
+            if wait(next, &sync.mirror_now, &mut stop).await {
+                return;
+            }
+        }
+    }
+
+    /// Set every due acknowledgement; true when a configuration error paused the mirror.
+    async fn round(&self, sync: &Arc<Sync>) -> bool {
+        let due = {
+            let shared = sync.shared.clone();
+            tokio::task::spawn_blocking(move || {
+                shared
+                    .reader
+                    .lock()
+                    .map_err(|_| "spool lock poisoned".to_owned())
+                    .and_then(|s| s.due_acks(now_ms(), ROUND).map_err(|e| e.to_string()))
+            })
+            .await
+        };
+        let due = match due {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                error!(error = %e, "Cannot read the acknowledgements to mirror.");
+                return false;
+            }
+            Err(e) => {
+                error!(error = %e, "Cannot read the acknowledgements to mirror.");
+                return false;
+            }
+        };
+        for row in due {
+            let ack = acknowledgement(sync, &row);
+            let result = self.client.acknowledge(&ack).await;
+            let now = now_ms();
+            match result {
+                Ok(()) => {
+                    sync.shared.metrics.add(Counter::SyncMirrored, 1);
+                    sync.shared.sync.centreon_ok();
+                    info!(dedup_key = %row.dedup_key, incident = %row.incident_id, who = %row.who, "Acknowledged in Centreon, as in PagerDuty.");
+                    store(sync, move |s| s.ack_done(&row.incident_id, now, None)).await;
+                }
+                Err(e) if e.is_config_error() => {
+                    sync.shared.metrics.add(Counter::SyncErrors, 1);
+                    error!(error = %e, "Centreon's API refused the sync's credentials or rights: acknowledgements from PagerDuty are not mirrored until it is fixed ([sync] centreon_api_token_file or centreon_login_file; check with centreon-pagerduty send-test --sync).");
+                    sync.shared.sync.paused(now, format!("Centreon API: {e}"));
+                    return true;
+                }
+                Err(e) if e.is_retryable() => {
+                    sync.shared.metrics.add(Counter::SyncErrors, 1);
+                    let wait = backoff(RETRY_MIN, row.attempts);
+                    warn!(error = %e, dedup_key = %row.dedup_key, retry_in_s = wait.as_secs(), "Centreon's API failed; the acknowledgement will be tried again.");
+                    sync.shared.sync.failed(now, format!("Centreon API: {e}"));
+                    let due = now + wait.as_millis() as i64;
+                    let text = e.to_string();
+                    store(sync, move |s| s.ack_retry(&row.incident_id, due, &text)).await;
+                }
+                Err(e) => {
+                    sync.shared.metrics.add(Counter::SyncErrors, 1);
+                    error!(error = %e, dedup_key = %row.dedup_key, "Centreon refused the acknowledgement; it is not tried again.");
+                    sync.shared.sync.failed(now, format!("Centreon API: {e}"));
+                    let text = e.to_string();
+                    store(sync, move |s| {
+                        s.ack_done(&row.incident_id, now, Some(&text))
+                    })
+                    .await;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// The acknowledgement to set for a row (`comment` with `{who}` rendered).
+fn acknowledgement(sync: &Sync, row: &PendingAck) -> Acknowledgement {
+    let resource = if row.service_id == 0 {
+        Resource::Host {
+            host_id: row.host_id,
+        }
+    } else {
+        Resource::Service {
+            host_id: row.host_id,
+            service_id: row.service_id,
+        }
+    };
+    Acknowledgement {
+        resource,
+        comment: sync.settings.comment.replace("{who}", &row.who),
+        notify_contacts: sync.settings.notify_contacts,
+        sticky: sync.settings.sticky,
+    }
+}
+
+/// Write through the spool's writer; a failure is logged (the row stays as it was: tried again).
+async fn store(
+    sync: &Arc<Sync>,
+    f: impl FnOnce(&mut spool::Spool) -> spool::Result<()> + Send + 'static,
+) {
+    let shared = sync.shared.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut spool = shared
+            .spool
+            .lock()
+            .map_err(|_| "spool lock poisoned".to_owned())?;
+        f(&mut spool).map_err(|e| e.to_string())
+    })
+    .await;
+    if let Some(e) = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(e) => Some(e.to_string()),
+    } {
+        error!(error = %e, "Cannot record a mirrored acknowledgement's outcome.");
+    }
+}
+
+/// How long until the next pending acknowledgement is due (a minute at most: new ones wake
+/// the mirror anyway).
+async fn next_due(sync: &Arc<Sync>) -> Duration {
+    let shared = sync.shared.clone();
+    let next = tokio::task::spawn_blocking(move || {
+        shared
+            .reader
+            .lock()
+            .ok()
+            .and_then(|s| s.next_ack_due().ok().flatten())
+    })
+    .await
+    .ok()
+    .flatten();
+    let idle = Duration::from_secs(60);
+    next.map_or(idle, |t| {
+        Duration::from_millis((t - now_ms()).clamp(0, idle.as_millis() as i64) as u64)
+    })
+}

@@ -1,0 +1,192 @@
+//! The poller: PagerDuty's acknowledged incidents, listed once per `poll_interval` (at once
+//! when the webhook says so), matched against the incidents this daemon holds open.
+//!
+//! Contract: one paged listing per round, never one request per incident; a 429 waits what
+//! PagerDuty asks (else backs off); 401/403 pause the poller loudly and it probes again every
+//! `[delivery] config_probe`. A new acknowledgement marks the incident acknowledged in the
+//! rules' state and is recorded in the spool in the same commit, through the operator path.
+//! An incident known already (mirrored, pending, or acknowledged from Centreon first, which
+//! PagerDuty then shows) is left alone; a resolve in PagerDuty changes nothing here.
+
+use super::{backoff, wait, Sync};
+use crate::config::{PagerDutyConfig, SyncSettings};
+use crate::service::delivery::http_client;
+use crate::service::ingest::{announce, commit, Admission, Effects};
+use crate::service::state::{now_ms, Counter};
+use crate::service::store::BatchStore;
+use ack_sync::{AckedIncident, ListQuery, PagerDutyRest, RestError};
+use broker::ResourceId;
+use spool::NewAck;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub(super) struct Poller {
+    client: PagerDutyRest,
+}
+
+impl Poller {
+    pub(super) fn build(cfg: &PagerDutyConfig, settings: &SyncSettings) -> Result<Poller, String> {
+        let http = http_client(cfg, true)
+            .and_then(|b| Ok(b.build()?))
+            .map_err(|e| format!("PagerDuty REST client: {e:#}"))?;
+        let client = PagerDutyRest::with_client(
+            http,
+            settings.pagerduty_api_url.as_deref(),
+            settings.region,
+            settings.pagerduty_token.clone(),
+        )
+        .map_err(|e| format!("PagerDuty REST client: {e}"))?;
+        Ok(Poller { client })
+    }
+
+    /// One page of acknowledged incidents (`send-test --sync`): how many.
+    pub(super) async fn list_one_page(&self) -> Result<usize, RestError> {
+        let query = ListQuery {
+            max_pages: 1,
+            ..ListQuery::default()
+        };
+        Ok(self.client.list_page(&query, 0).await?.incidents.len())
+    }
+
+    pub(super) async fn run(self, sync: Arc<Sync>, mut stop: watch::Receiver<bool>) {
+        let interval = sync.settings.poll_interval;
+        let probe = sync.shared.loaded.config.delivery.config_probe.0;
+        let mut failures = 0u32;
+        // The first listing comes soon after the start, not a whole interval later.
+        let mut next = Duration::from_secs(1);
+        loop {
+            if wait(next, &sync.poll_now, &mut stop).await {
+                return;
+            }
+            next = match self.client.list_acknowledged(&ListQuery::default()).await {
+                Ok(listing) => {
+                    failures = 0;
+                    sync.shared.metrics.add(Counter::SyncPolls, 1);
+                    sync.shared.sync.polled(now_ms());
+                    if listing.truncated {
+                        warn!(pages = listing.pages, "PagerDuty lists more acknowledged incidents than one round reads; the oldest wait for a later round.");
+                    }
+                    match record(&sync, &listing.incidents).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            info!(
+                                new = n,
+                                "Acknowledged in PagerDuty: to mirror into Centreon."
+                            );
+                            sync.mirror_now.notify_one();
+                        }
+                        Err(e) => {
+                            error!(error = %e, "Cannot record acknowledgements seen in PagerDuty; the next round tries again.");
+                            sync.shared.sync.failed(now_ms(), e);
+                        }
+                    }
+                    interval
+                }
+                Err(e) => {
+                    sync.shared.metrics.add(Counter::SyncErrors, 1);
+                    failures = failures.saturating_add(1);
+                    failed(&sync, &e, failures, interval, probe)
+                }
+            };
+        }
+    }
+}
+
+/// What a failed listing does; the wait before the next one.
+fn failed(
+    sync: &Sync,
+    e: &RestError,
+    failures: u32,
+    interval: Duration,
+    probe: Duration,
+) -> Duration {
+    let now = now_ms();
+    if e.is_config_error() {
+        error!(error = %e, "PagerDuty REST API refused the sync's API key: acknowledgements are not mirrored until it is fixed ([sync] pagerduty_api_token_file; check it with centreon-pagerduty send-test --sync).");
+        sync.shared
+            .sync
+            .paused(now, format!("PagerDuty REST API: {e}"));
+        return probe;
+    }
+    sync.shared
+        .sync
+        .failed(now, format!("PagerDuty REST API: {e}"));
+    let wait = match e.retry_after() {
+        Some(d) => d.max(Duration::from_secs(1)),
+        None => backoff(interval, failures - 1).max(interval),
+    };
+    warn!(error = %e, retry_in_s = wait.as_secs(), "Listing PagerDuty's acknowledged incidents failed; will retry.");
+    wait
+}
+
+/// Mark each newly acknowledged incident that this daemon holds open and record it; how many.
+async fn record(sync: &Arc<Sync>, incidents: &[AckedIncident]) -> Result<usize, String> {
+    let candidates: Vec<(String, String, String)> = incidents
+        .iter()
+        .filter_map(|i| Some((i.id.clone(), i.incident_key.clone()?, i.who())))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let sync = sync.clone();
+    tokio::task::spawn_blocking(move || record_blocking(&sync, &candidates))
+        .await
+        .map_err(|e| format!("task: {e}"))?
+}
+
+fn record_blocking(sync: &Sync, candidates: &[(String, String, String)]) -> Result<usize, String> {
+    let shared = &sync.shared;
+    let mut ingest = shared.ingest.lock().map_err(|_| "ingest lock poisoned")?;
+    let ingest = &mut *ingest;
+    let mut spool = shared.spool.lock().map_err(|_| "spool lock poisoned")?;
+    let now = now_ms();
+    let mut acks = Vec::new();
+    for (incident_id, key, who) in candidates {
+        if spool.ack_known(incident_id).map_err(|e| e.to_string())? {
+            continue;
+        }
+        let Some((host_id, service_id)) = spool
+            .open_incident_resource(key)
+            .map_err(|e| e.to_string())?
+        else {
+            continue;
+        };
+        acks.push(NewAck {
+            incident_id: incident_id.clone(),
+            dedup_key: key.clone(),
+            host_id,
+            service_id,
+            who: who.clone(),
+        });
+    }
+    if acks.is_empty() {
+        return Ok(0);
+    }
+    let mut effects = Effects::default();
+    let mut store = BatchStore::new(&mut ingest.cache, &spool);
+    // Only incidents not acknowledged yet: one Centreon acknowledged first (this daemon then
+    // sent PagerDuty the acknowledge) needs nothing back.
+    acks.retain(|a| {
+        let id = ResourceId::service(a.host_id, a.service_id);
+        ingest
+            .engine
+            .acknowledged_in_pagerduty(&mut store, id, &a.dedup_key)
+    });
+    effects.finish(&mut store, now);
+    drop(store);
+    let added = acks.len();
+    effects.record_acks(acks, now);
+    commit(
+        shared,
+        &mut spool,
+        &mut ingest.cache,
+        &effects,
+        Admission::Operator,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(spool);
+    announce(shared, effects);
+    Ok(added)
+}
