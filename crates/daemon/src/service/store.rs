@@ -22,8 +22,10 @@ fn key(id: ResourceId) -> ResourceKey {
 }
 use std::collections::{HashMap, HashSet};
 
-/// Above this many cached resources, clean entries are dropped after a commit.
-const MAX_CACHED: usize = 200_000;
+/// Above this many cached resources, the entries the last batch did not touch are dropped
+/// after its commit: memory stays bounded whatever the number of resources (a state is about
+/// 1 KiB in memory), and the spool, where every committed state is, answers the misses.
+const MAX_CACHED: usize = 20_000;
 
 #[derive(Default)]
 pub struct StateCache {
@@ -198,13 +200,16 @@ impl StateCache {
         }
     }
 
-    /// Keep memory bounded (everything is on disk after a commit).
-    pub fn trim(&mut self) {
+    /// Keep memory bounded (everything is on disk after a commit): over [`MAX_CACHED`]
+    /// entries, keep only what the batch just committed touched.
+    pub fn trim(&mut self, touched: &HashSet<ResourceId>) {
         if self.states.len() > MAX_CACHED {
-            self.states.clear();
+            self.states.retain(|id, _| touched.contains(id));
+            self.states.shrink_to(MAX_CACHED);
         }
         if self.names.len() > MAX_CACHED {
-            self.names.clear();
+            self.names.retain(|id, _| touched.contains(id));
+            self.names.shrink_to(MAX_CACHED);
         }
     }
 }
