@@ -1,10 +1,13 @@
-//! What operators' commands do to the running daemon, behind the socket API's handlers.
+//! What operators' commands do to the running daemon, behind the socket API's handlers, and
+//! how changes made outside an ingest batch are committed ([`commit_effects`]).
 
 use crate::api::types::{ResolveReply, ResolveRequest};
 use crate::service::ingest::{announce, commit, Admission, Effects};
 use crate::service::state::{now_ms, Shared};
-use crate::service::store::BatchStore;
+use crate::service::store::{BatchStore, StateCache};
 use broker::ResourceId;
+use spool::Spool;
+use std::sync::MutexGuard;
 use tracing::info;
 
 /// Close incidents now (`rules::Engine::operator_resolve`), committed through the same path
@@ -15,7 +18,7 @@ pub(crate) fn resolve(shared: &Shared, req: &ResolveRequest) -> Result<ResolveRe
         .lock()
         .map_err(|_| "ingest lock poisoned".to_owned())?;
     let ingest = &mut *ingest;
-    let mut spool = shared
+    let spool = shared
         .spool
         .lock()
         .map_err(|_| "spool lock poisoned".to_owned())?;
@@ -55,15 +58,20 @@ pub(crate) fn resolve(shared: &Shared, req: &ResolveRequest) -> Result<ResolveRe
     }
     effects.finish(&mut store, now);
     drop(store);
-    commit(
-        shared,
-        &mut spool,
-        &mut ingest.cache,
-        &effects,
-        Admission::Operator,
-    )
-    .map_err(|e| e.to_string())?;
+    commit_effects(shared, spool, &mut ingest.cache, effects)?;
+    Ok(ResolveReply { resolved, unknown })
+}
+
+/// Commit what happened outside an ingest batch (an operator's command, an acknowledgement seen
+/// by the sync) through the ingest path, release the spool, then wake the delivery.
+pub(crate) fn commit_effects(
+    shared: &Shared,
+    mut spool: MutexGuard<'_, Spool>,
+    cache: &mut StateCache,
+    effects: Effects,
+) -> Result<(), String> {
+    commit(shared, &mut spool, cache, &effects, Admission::Operator).map_err(|e| e.to_string())?;
     drop(spool);
     announce(shared, effects);
-    Ok(ResolveReply { resolved, unknown })
+    Ok(())
 }

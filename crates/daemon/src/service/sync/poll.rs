@@ -11,7 +11,8 @@
 use super::{backoff, wait, Sync};
 use crate::config::{PagerDutyConfig, SyncSettings};
 use crate::service::delivery::http_client;
-use crate::service::ingest::{announce, commit, Admission, Effects};
+use crate::service::ingest::Effects;
+use crate::service::operator::commit_effects;
 use crate::service::state::{now_ms, Counter};
 use crate::service::store::BatchStore;
 use ack_sync::{AckedIncident, ListQuery, PagerDutyRest, RestError};
@@ -140,7 +141,7 @@ fn record_blocking(sync: &Sync, candidates: &[(String, String, String)]) -> Resu
     let shared = &sync.shared;
     let mut ingest = shared.ingest.lock().map_err(|_| "ingest lock poisoned")?;
     let ingest = &mut *ingest;
-    let mut spool = shared.spool.lock().map_err(|_| "spool lock poisoned")?;
+    let spool = shared.spool.lock().map_err(|_| "spool lock poisoned")?;
     let now = now_ms();
     let mut acks = Vec::new();
     for (incident_id, key, who) in candidates {
@@ -178,15 +179,6 @@ fn record_blocking(sync: &Sync, candidates: &[(String, String, String)]) -> Resu
     drop(store);
     let added = acks.len();
     effects.record_acks(acks, now);
-    commit(
-        shared,
-        &mut spool,
-        &mut ingest.cache,
-        &effects,
-        Admission::Operator,
-    )
-    .map_err(|e| e.to_string())?;
-    drop(spool);
-    announce(shared, effects);
+    commit_effects(shared, spool, &mut ingest.cache, effects)?;
     Ok(added)
 }
