@@ -7,7 +7,7 @@
 //! mirror loudly and it probes again every `[delivery] config_probe`; a request Centreon will
 //! never take (another 4xx: the resource is gone) is recorded as refused and logged.
 
-use super::{backoff, wait, Sync};
+use super::{backoff, wait, Role};
 use crate::config::{PagerDutyConfig, SyncSettings};
 use crate::service::delivery::http_client;
 use crate::service::state::{now_ms, Counter};
@@ -46,7 +46,7 @@ impl Mirror {
         self.client.check_access().await
     }
 
-    pub(super) async fn run(self, sync: Arc<Sync>, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(self, sync: Arc<Role>, mut stop: watch::Receiver<bool>) {
         let probe = sync.shared.loaded.config.delivery.config_probe.0;
         loop {
             let paused = self.round(&sync).await;
@@ -58,7 +58,7 @@ impl Mirror {
     }
 
     /// Set every due acknowledgement; true when a configuration error paused the mirror.
-    async fn round(&self, sync: &Arc<Sync>) -> bool {
+    async fn round(&self, sync: &Arc<Role>) -> bool {
         let due = {
             let shared = sync.shared.clone();
             tokio::task::spawn_blocking(move || {
@@ -124,7 +124,7 @@ impl Mirror {
 }
 
 /// The acknowledgement to set for a row (`comment` with `{who}` rendered).
-fn acknowledgement(sync: &Sync, row: &PendingAck) -> Acknowledgement {
+fn acknowledgement(sync: &Role, row: &PendingAck) -> Acknowledgement {
     let resource = if row.service_id == 0 {
         Resource::Host {
             host_id: row.host_id,
@@ -145,7 +145,7 @@ fn acknowledgement(sync: &Sync, row: &PendingAck) -> Acknowledgement {
 
 /// Write through the spool's writer; a failure is logged (the row stays as it was: tried again).
 async fn store(
-    sync: &Arc<Sync>,
+    sync: &Arc<Role>,
     f: impl FnOnce(&mut spool::Spool) -> spool::Result<()> + Send + 'static,
 ) {
     let shared = sync.shared.clone();
@@ -168,7 +168,7 @@ async fn store(
 
 /// How long until the next pending acknowledgement is due (a minute at most: new ones wake
 /// the mirror anyway).
-async fn next_due(sync: &Arc<Sync>) -> Duration {
+async fn next_due(sync: &Arc<Role>) -> Duration {
     let shared = sync.shared.clone();
     let next = tokio::task::spawn_blocking(move || {
         shared

@@ -34,8 +34,8 @@ use tracing::{error, info};
 /// Longest wait between two tries of a failing call.
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// What the sync's tasks share.
-struct Sync {
+/// What the sync's tasks share: the daemon's state, the settings, and the two wake-ups.
+struct Role {
     shared: Arc<Shared>,
     settings: SyncSettings,
     /// A webhook said an incident was acknowledged: poll now.
@@ -51,7 +51,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     };
     let webhook = settings.webhook.clone();
     shared.sync.started(webhook.is_some());
-    let sync = Arc::new(Sync {
+    let sync = Arc::new(Role {
         shared,
         settings,
         poll_now: Notify::new(),

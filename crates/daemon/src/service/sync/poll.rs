@@ -8,7 +8,7 @@
 //! An incident known already (mirrored, pending, or acknowledged from Centreon first, which
 //! PagerDuty then shows) is left alone; a resolve in PagerDuty changes nothing here.
 
-use super::{backoff, wait, Sync};
+use super::{backoff, wait, Role};
 use crate::config::{PagerDutyConfig, SyncSettings};
 use crate::service::delivery::http_client;
 use crate::service::ingest::Effects;
@@ -51,7 +51,7 @@ impl Poller {
         Ok(self.client.list_page(&query, 0).await?.incidents.len())
     }
 
-    pub(super) async fn run(self, sync: Arc<Sync>, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(self, sync: Arc<Role>, mut stop: watch::Receiver<bool>) {
         let interval = sync.settings.poll_interval;
         let probe = sync.shared.loaded.config.delivery.config_probe.0;
         let mut failures = 0u32;
@@ -97,7 +97,7 @@ impl Poller {
 
 /// What a failed listing does; the wait before the next one.
 fn failed(
-    sync: &Sync,
+    sync: &Role,
     e: &RestError,
     failures: u32,
     interval: Duration,
@@ -123,7 +123,7 @@ fn failed(
 }
 
 /// Mark each newly acknowledged incident that this daemon holds open and record it; how many.
-async fn record(sync: &Arc<Sync>, incidents: &[AckedIncident]) -> Result<usize, String> {
+async fn record(sync: &Arc<Role>, incidents: &[AckedIncident]) -> Result<usize, String> {
     let candidates: Vec<(String, String, String)> = incidents
         .iter()
         .filter_map(|i| Some((i.id.clone(), i.incident_key.clone()?, i.who())))
@@ -137,7 +137,7 @@ async fn record(sync: &Arc<Sync>, incidents: &[AckedIncident]) -> Result<usize, 
         .map_err(|e| format!("task: {e}"))?
 }
 
-fn record_blocking(sync: &Sync, candidates: &[(String, String, String)]) -> Result<usize, String> {
+fn record_blocking(sync: &Role, candidates: &[(String, String, String)]) -> Result<usize, String> {
     let shared = &sync.shared;
     let mut ingest = shared.ingest.lock().map_err(|_| "ingest lock poisoned")?;
     let ingest = &mut *ingest;

@@ -8,7 +8,7 @@
 //! the poller, which lists the incidents and records what it finds: the webhook carries no
 //! state of its own, and a lost or forged-but-signed push can do no more than an early poll.
 
-use super::Sync;
+use super::Role;
 use crate::service::state::now_ms;
 use ack_sync::webhook::{
     ReplayGuard, WebhookEvent, WebhookVerifier, MAX_BODY_BYTES, SIGNATURE_HEADER,
@@ -31,13 +31,13 @@ const REPLAY_IDS: usize = 10_000;
 const MAX_AGE: Duration = Duration::from_secs(600);
 
 struct Hook {
-    sync: Arc<Sync>,
+    sync: Arc<Role>,
     verifier: WebhookVerifier,
     replays: Mutex<ReplayGuard>,
 }
 
 pub(super) async fn serve(
-    sync: Arc<Sync>,
+    sync: Arc<Role>,
     addr: SocketAddr,
     secrets: Vec<Secret>,
     mut stop: watch::Receiver<bool>,
