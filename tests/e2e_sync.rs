@@ -1,19 +1,28 @@
 //! DESIGN §4.6, end to end: PagerDuty acknowledgements mirrored into Centreon by the real
-//! binary, against a mock PagerDuty Events API (what the daemon sends), a mock PagerDuty REST
-//! API and a mock Centreon API (`common::sync_apis`) on loopback.
+//! binary, against a mock PagerDuty Events API (what the daemon sends), and the mocks of the
+//! PagerDuty REST API and the Centreon API built on their official OpenAPI specifications
+//! (`common::mock_pagerduty_rest`, `common::mock_centreon`): every request the daemon makes to
+//! them is validated against `tests/fixtures/openapi/`, and each test ends with no violation.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::sync_apis::{
-    ApiRequest, Forced, MockApis, CENTREON_LOGIN, CENTREON_TOKEN, PD_API_TOKEN,
-};
+use common::mock_centreon::{self, MockCentreon};
+use common::mock_http::MockResponse;
+use common::mock_pagerduty_rest::{MockIncident, MockPagerDutyRest};
 use common::*;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
+
+/// The PagerDuty REST API key the mock accepts.
+const PD_API_TOKEN: &str = "y_NbAkKc66ryYTWUXYEu";
+/// The Centreon API token the mock accepts.
+const CENTREON_TOKEN: &str = "centreon-api-token-0123456789";
+/// The Centreon login and password the mock accepts.
+const CENTREON_LOGIN: (&str, &str) = ("pagerduty-sync", "s3cret: with spaces");
 
 /// How Centreon is reached.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -22,18 +31,53 @@ enum Auth {
     Login,
 }
 
+/// The two APIs the sync talks to, each validating what it receives against its specification.
+struct Apis {
+    pd: MockPagerDutyRest,
+    centreon: MockCentreon,
+}
+
+impl Apis {
+    fn start() -> Apis {
+        Apis {
+            pd: MockPagerDutyRest::start(PD_API_TOKEN),
+            centreon: MockCentreon::start(Some(CENTREON_TOKEN), CENTREON_LOGIN.0, CENTREON_LOGIN.1),
+        }
+    }
+
+    /// An incident opened by an event with `incident_key`, acknowledged in PagerDuty by `who`.
+    fn acknowledge_incident(&self, id: &str, incident_key: &str, who: &str) {
+        self.pd
+            .upsert_incident(MockIncident::acknowledged(id, incident_key, who));
+    }
+
+    /// Every request the daemon made, as the official specifications say.
+    fn assert_no_violation(&self) {
+        assert_eq!(
+            self.pd.violations(),
+            Vec::<String>::new(),
+            "PagerDuty REST requests departing from the specification"
+        );
+        assert_eq!(
+            self.centreon.violations(),
+            Vec::<String>::new(),
+            "Centreon API requests departing from the specification"
+        );
+    }
+}
+
 fn secret_file(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
 }
 
-fn config(events: &MockPagerDuty, apis: &MockApis, auth: Auth) -> Config {
+fn config(events: &MockPagerDuty, apis: &Apis, auth: Auth) -> Config {
     let c = Config::new(&events.url())
         .set_str("sync", "pagerduty_api_token_file", "{DIR}/pd-api.key")
-        .set_str("sync", "pagerduty_api_url", &apis.pagerduty_url())
+        .set_str("sync", "pagerduty_api_url", &apis.pd.url())
         .set_str("sync", "poll_interval", "1s")
-        .set_str("sync", "centreon_api_url", &apis.centreon_url());
+        .set_str("sync", "centreon_api_url", &apis.centreon.url());
     match auth {
         Auth::Token => c.set_str("sync", "centreon_api_token_file", "{DIR}/centreon.token"),
         Auth::Login => c.set_str("sync", "centreon_login_file", "{DIR}/centreon.login"),
@@ -70,80 +114,37 @@ fn paged(d: &Daemon, events: &MockPagerDuty, svc: &mut Svc) {
     );
 }
 
-fn acks_for(apis: &MockApis, svc: &Svc) -> Vec<Value> {
-    apis.acknowledgements()
+/// The bodies of the acknowledgements of `svc` Centreon took (204).
+fn acks_for(apis: &Apis, svc: &Svc) -> Vec<Value> {
+    apis.centreon
+        .acknowledgements()
         .into_iter()
         .filter(|b| b["resources"][0]["id"] == svc.service_id)
         .collect()
 }
 
-fn wait_acks(apis: &MockApis, svc: &Svc, n: usize) -> bool {
-    let id = svc.service_id;
-    apis.wait_until(WAIT, |r| {
-        r.iter()
-            .filter(|r| r.is_acknowledge() && r.status == 204)
-            .filter(|r| {
-                r.body
-                    .as_ref()
-                    .is_some_and(|b| b["resources"][0]["id"] == id)
-            })
-            .count()
-            >= n
-    })
+fn wait_acks(apis: &Apis, svc: &Svc, n: usize) -> bool {
+    poll_until(WAIT, || acks_for(apis, svc).len() >= n)
 }
 
 /// Polls seen so far.
-fn listings(apis: &MockApis) -> usize {
-    apis.requests().iter().filter(|r| r.is_listing()).count()
+fn listings(apis: &Apis) -> usize {
+    apis.pd.listings()
 }
 
 /// Wait for `n` more listings (the daemon has looked again).
-fn wait_listings(apis: &MockApis, n: usize) {
+fn wait_listings(apis: &Apis, n: usize) {
     let target = listings(apis) + n;
     assert!(
-        apis.wait_until(WAIT, |r| r.iter().filter(|r| r.is_listing()).count()
-            >= target),
+        apis.pd.wait_listings(target, WAIT),
         "the daemon stopped polling"
     );
-}
-
-/// Every request the daemon made to the PagerDuty REST API and Centreon, as DESIGN §4.6 and
-/// the official APIs say.
-fn check_requests(requests: &[ApiRequest]) {
-    for r in requests {
-        if r.is_listing() {
-            assert_eq!(
-                r.header("accept"),
-                Some("application/vnd.pagerduty+json;version=2"),
-                "{r:?}"
-            );
-            assert!(
-                r.query
-                    .iter()
-                    .any(|(k, v)| k == "statuses[]" && v == "acknowledged"),
-                "{r:?}"
-            );
-        } else if r.is_acknowledge() {
-            let b = r.body.as_ref().expect("a JSON body");
-            let a = &b["acknowledgement"];
-            for k in [
-                "comment",
-                "is_notify_contacts",
-                "is_persistent_comment",
-                "is_sticky",
-            ] {
-                assert!(a.get(k).is_some(), "{k} missing: {b}");
-            }
-            assert_eq!(a["with_services"], json!(false), "{b}");
-            assert_eq!(b["resources"].as_array().map(Vec::len), Some(1), "{b}");
-        }
-    }
 }
 
 #[test]
 fn an_acknowledgement_in_pagerduty_is_set_once_in_centreon_and_its_echo_sends_nothing() {
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
+    let apis = Apis::start();
     let d = start(config(&events, &apis, Auth::Token));
     let mut svc = Svc::new(5100, 51000);
     paged(&d, &events, &mut svc);
@@ -169,11 +170,12 @@ fn an_acknowledgement_in_pagerduty_is_set_once_in_centreon_and_its_echo_sends_no
         })
     );
     let request = apis
+        .centreon
         .requests()
         .into_iter()
-        .find(|r| r.is_acknowledge())
+        .find(mock_centreon::Recorded::is_acknowledge)
         .unwrap();
-    assert_eq!(request.header("x-auth-token"), Some(CENTREON_TOKEN));
+    assert_eq!(request.request.header("x-auth-token"), Some(CENTREON_TOKEN));
 
     // Centreon reports the acknowledgement back through Broker: PagerDuty hears nothing of it.
     let echo = format!(
@@ -200,7 +202,7 @@ fn an_acknowledgement_in_pagerduty_is_set_once_in_centreon_and_its_echo_sends_no
     );
 
     // A resolve in PagerDuty changes nothing in Centreon.
-    apis.resolve_incident("PT4KHLK");
+    apis.pd.set_status("PT4KHLK", "resolved");
     wait_listings(&apis, 2);
     assert_eq!(acks_for(&apis, &svc).len(), 1);
 
@@ -214,7 +216,7 @@ fn an_acknowledgement_in_pagerduty_is_set_once_in_centreon_and_its_echo_sends_no
     );
     let text = String::from_utf8_lossy(&d.cli(&["status"]).stdout).into_owned();
     assert!(text.contains("acknowledgement sync"), "{text}");
-    check_requests(&apis.requests());
+    apis.assert_no_violation();
     assert_no_secret(&d, &text);
 }
 
@@ -231,15 +233,15 @@ fn assert_no_secret(d: &Daemon, status: &str) {
 #[test]
 fn centreon_down_then_back_gets_the_acknowledgement_once_across_a_restart() {
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
+    let apis = Apis::start();
     let mut d = start(config(&events, &apis, Auth::Login));
     let mut svc = Svc::new(5200, 52000);
     paged(&d, &events, &mut svc);
 
-    apis.set_centreon_down(true);
+    apis.centreon.set_down(true);
     apis.acknowledge_incident("PDOWN01", &svc.dedup_key(), "John Smith");
     assert!(
-        apis.wait_until(WAIT, |r| r
+        apis.centreon.wait_for(WAIT, |r| r
             .iter()
             .any(|r| r.is_acknowledge() && r.status == 503)),
         "the daemon did not try Centreon\n{}",
@@ -256,7 +258,7 @@ fn centreon_down_then_back_gets_the_acknowledgement_once_across_a_restart() {
 
     // A restart while Centreon is down: the acknowledgement is still owed, and done once.
     assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
-    apis.set_centreon_down(false);
+    apis.centreon.set_down(false);
     d.spawn();
     d.wait_ready(WAIT);
     assert!(
@@ -266,21 +268,21 @@ fn centreon_down_then_back_gets_the_acknowledgement_once_across_a_restart() {
     );
     wait_listings(&apis, 3);
     assert_eq!(acks_for(&apis, &svc).len(), 1, "mirrored once");
-    assert!(apis.logins() >= 1, "login mode logs in");
+    assert!(apis.centreon.logins() >= 1, "login mode logs in");
     // Another restart repeats nothing.
     assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
     d.spawn();
     d.wait_ready(WAIT);
     wait_listings(&apis, 2);
     assert_eq!(acks_for(&apis, &svc).len(), 1, "a restart repeated it");
-    check_requests(&apis.requests());
+    apis.assert_no_violation();
 }
 
 #[test]
 fn an_expired_session_logs_in_again_and_a_refused_token_pauses_loudly() {
     // Login mode: the session expires; the next acknowledgement logs in again.
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
+    let apis = Apis::start();
     let d = start(config(&events, &apis, Auth::Login));
     let mut one = Svc::new(5300, 53000);
     let mut two = Svc::new(5300, 53001);
@@ -288,21 +290,22 @@ fn an_expired_session_logs_in_again_and_a_refused_token_pauses_loudly() {
     paged(&d, &events, &mut two);
     apis.acknowledge_incident("PONE001", &one.dedup_key(), "Jane Doe");
     assert!(wait_acks(&apis, &one, 1));
-    let logins = apis.logins();
-    apis.expire_sessions();
+    let logins = apis.centreon.logins();
+    apis.centreon.expire_sessions();
     apis.acknowledge_incident("PTWO002", &two.dedup_key(), "Jane Doe");
     assert!(
         wait_acks(&apis, &two, 1),
         "no new login after a 401\n{}",
         d.log_tail(30)
     );
-    assert_eq!(apis.logins(), logins + 1, "one new login");
+    assert_eq!(apis.centreon.logins(), logins + 1, "one new login");
+    apis.assert_no_violation();
     drop(d);
 
     // Token mode: a revoked token pauses the mirror with an error; it resumes once valid.
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
-    apis.set_api_token_valid(false);
+    let apis = Apis::start();
+    apis.centreon.set_token_valid(false);
     let d = start(config(&events, &apis, Auth::Token).set_str("delivery", "config_probe", "1s"));
     let mut svc = Svc::new(5301, 53010);
     paged(&d, &events, &mut svc);
@@ -325,29 +328,32 @@ fn an_expired_session_logs_in_again_and_a_refused_token_pauses_loudly() {
     );
     let nagios = d.cli(&["status", "--nagios"]);
     assert_no_secret(&d, &String::from_utf8_lossy(&nagios.stdout));
-    apis.set_api_token_valid(true);
+    apis.centreon.set_token_valid(true);
     assert!(wait_acks(&apis, &svc, 1), "not resumed\n{}", d.log_tail(30));
-    check_requests(&apis.requests());
+    apis.assert_no_violation();
 }
 
 #[test]
 fn a_pagerduty_rest_429_backs_off() {
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
-    apis.force_listings(vec![Forced {
-        status: 429,
-        headers: vec![("ratelimit-reset".into(), "3".into())],
-        body: json!({"error": {"message": "Rate Limit Exceeded", "code": 2020}}).to_string(),
-    }]);
+    let apis = Apis::start();
+    apis.pd.push_reply(
+        MockResponse::json(
+            429,
+            &json!({"error": {"message": "Rate Limit Exceeded", "code": 2020}}),
+        )
+        .with_header("ratelimit-reset", "3"),
+    );
     let d = start(config(&events, &apis, Auth::Token));
     assert!(
-        apis.wait_until(WAIT, |r| r
+        apis.pd.wait_for(WAIT, |r| r
             .iter()
             .any(|r| r.is_listing() && r.status == 429)),
         "no listing"
     );
     wait_listings(&apis, 1);
     let listed: Vec<_> = apis
+        .pd
         .requests()
         .into_iter()
         .filter(|r| r.is_listing())
@@ -359,12 +365,13 @@ fn a_pagerduty_rest_429_backs_off() {
         d.log_tail(20)
     );
     assert!(d.logs().contains("429"), "{}", d.log_tail(20));
+    apis.assert_no_violation();
 }
 
 #[test]
 fn a_webhook_polls_at_once_and_bad_signatures_are_refused() {
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
+    let apis = Apis::start();
     let port = free_port();
     let secret = "whsec-rotated-NEW0123456789";
     let mut d = Daemon::prepare(
@@ -386,7 +393,7 @@ fn a_webhook_polls_at_once_and_bad_signatures_are_refused() {
     let mut svc = Svc::new(5400, 54000);
     paged(&d, &events, &mut svc);
     // The first listing comes a second after the start; the next one only in an hour.
-    assert!(apis.wait_until(WAIT, |r| r.iter().any(|r| r.is_listing())));
+    assert!(apis.pd.wait_listings(1, WAIT), "no listing");
     apis.acknowledge_incident("PHOOK01", &svc.dedup_key(), "Jane Doe");
     let body = webhook_body("01DHOOK1", "PHOOK01");
     let url = format!("http://127.0.0.1:{port}/");
@@ -424,6 +431,7 @@ fn a_webhook_polls_at_once_and_bad_signatures_are_refused() {
     assert_eq!(webhook(&url, &body, Some(&signatures)), 401);
     let status: Value = serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap();
     assert_eq!(status["sync"]["mode"], json!("poll+webhook"), "{status:#}");
+    apis.assert_no_violation();
 }
 
 fn free_port() -> u16 {
@@ -490,7 +498,7 @@ fn webhook(url: &str, body: &[u8], signature: Option<&str>) -> u16 {
 #[test]
 fn send_test_sync_proves_both_apis_answer_and_acknowledges_nothing() {
     let events = MockPagerDuty::start();
-    let apis = MockApis::start();
+    let apis = Apis::start();
     for auth in [Auth::Token, Auth::Login] {
         let d = start(config(&events, &apis, auth).set_str("sync", "poll_interval", "1h"));
         let out = d.cli(&["send-test", "--sync"]);
@@ -506,7 +514,7 @@ fn send_test_sync_proves_both_apis_answer_and_acknowledges_nothing() {
         );
         assert_no_secret(&d, &text);
     }
-    apis.set_api_token_valid(false);
+    apis.centreon.set_token_valid(false);
     let d = start(config(&events, &apis, Auth::Token).set_str("sync", "poll_interval", "1h"));
     let out = d.cli(&["send-test", "--sync"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -517,12 +525,16 @@ fn send_test_sync_proves_both_apis_answer_and_acknowledges_nothing() {
     );
     assert!(!text.contains(CENTREON_TOKEN), "{text}");
     assert!(
-        !apis.requests().iter().any(ApiRequest::is_acknowledge),
+        !apis
+            .centreon
+            .requests()
+            .iter()
+            .any(mock_centreon::Recorded::is_acknowledge),
         "send-test --sync acknowledged something"
     );
     assert!(
         events.requests().is_empty(),
         "send-test --sync sent an event"
     );
-    check_requests(&apis.requests());
+    apis.assert_no_violation();
 }

@@ -1,14 +1,19 @@
-//! A mock Centreon API v2 (`POST /login`, `POST /monitoring/resources/acknowledge`) on
-//! 127.0.0.1 under `/centreon/api/latest`, built on the official OpenAPI excerpt: every request is
-//! recorded and validated against `tests/fixtures/openapi/centreon.json`
-//! ([`MockCentreon::violations`] must stay empty).
+//! A mock Centreon API v2 (`POST /login`, `GET /monitoring/resources`,
+//! `POST /monitoring/resources/acknowledge`) on 127.0.0.1 under `/centreon/api/latest`, built on
+//! the official OpenAPI excerpt: every request is recorded and validated against
+//! `tests/fixtures/openapi/centreon.json` ([`MockCentreon::violations`] must stay empty), and
+//! every 200 answer it builds is checked against the spec's answer schema too.
 //!
-//! Logins with the configured login and password get a new session token; acknowledgements
-//! need a valid `X-AUTH-TOKEN` (the API token, or a live session token) and are answered 204
-//! and kept ([`MockCentreon::acknowledgements`]); [`MockCentreon::expire_sessions`] makes the
-//! session tokens invalid (401), as Centreon does after an hour unused; scripted replies
-//! ([`MockCentreon::push_reply`]) answer the next acknowledge requests (5xx, 401, 403…).
-//! Needs `super::mock_http` and `super::openapi`.
+//! Logins with the configured login and password get a new session token; the other operations
+//! need a valid `X-AUTH-TOKEN` (the API token unless revoked, or a live session token), 401
+//! otherwise. Acknowledgements are answered 204 and kept ([`MockCentreon::acknowledgements`]);
+//! the resource listing answers an empty page (an authenticated call that changes nothing).
+//!
+//! Scripts: [`MockCentreon::expire_sessions`] makes the session tokens invalid, as Centreon does
+//! after an hour unused; [`MockCentreon::set_token_valid`] revokes the API token (and makes it
+//! valid again); [`MockCentreon::set_down`] makes acknowledgements answer 503 until switched
+//! back; scripted replies ([`MockCentreon::push_reply`]) answer the next acknowledge requests
+//! (5xx, 401, 403…). Needs `super::mock_http` and `super::openapi`.
 
 #![allow(dead_code)]
 
@@ -18,6 +23,7 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The API base path, as in `https://host/centreon/api/latest`.
 pub const BASE_PATH: &str = "/centreon/api/latest";
@@ -29,16 +35,30 @@ pub struct Recorded {
     pub path: String,
     pub violations: Vec<String>,
     pub status: u16,
+    /// When it was received.
+    pub at: Instant,
 }
 
 impl Recorded {
     pub fn json(&self) -> Option<Value> {
         serde_json::from_slice(&self.request.body).ok()
     }
+
+    /// `POST /monitoring/resources/acknowledge`.
+    pub fn is_acknowledge(&self) -> bool {
+        self.request.method == "POST" && self.path == "/monitoring/resources/acknowledge"
+    }
+
+    /// `POST /login`.
+    pub fn is_login(&self) -> bool {
+        self.request.method == "POST" && self.path == "/login"
+    }
 }
 
 struct State {
     api_token: Option<String>,
+    api_token_revoked: bool,
+    down: bool,
     login: (String, String),
     sessions: Vec<String>,
     logins: usize,
@@ -61,6 +81,8 @@ impl MockCentreon {
     pub fn start(api_token: Option<&str>, login: &str, password: &str) -> MockCentreon {
         let state = Arc::new(Mutex::new(State {
             api_token: api_token.map(str::to_owned),
+            api_token_revoked: false,
+            down: false,
             login: (login.into(), password.into()),
             sessions: Vec::new(),
             logins: 0,
@@ -87,6 +109,30 @@ impl MockCentreon {
     /// Session tokens stop being valid (401), as after an hour unused.
     pub fn expire_sessions(&self) {
         lock(&self.state).sessions.clear();
+    }
+
+    /// The API token is revoked (`false`: 401 from then on) or valid again (`true`).
+    pub fn set_token_valid(&self, valid: bool) {
+        lock(&self.state).api_token_revoked = !valid;
+    }
+
+    /// Centreon is down (`true`: every acknowledgement answered 503) or back (`false`).
+    pub fn set_down(&self, down: bool) {
+        lock(&self.state).down = down;
+    }
+
+    /// Polls `pred` over the requests received until it holds or `timeout` passes.
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&[Recorded]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&lock(&self.state).requests) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Successful logins so far.
@@ -118,6 +164,7 @@ impl MockCentreon {
 }
 
 fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
+    let at = Instant::now();
     let path = req
         .path
         .strip_prefix(BASE_PATH)
@@ -130,6 +177,9 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
     let body: Option<Value> = serde_json::from_slice(&req.body).ok();
     let unauthorized =
         || MockResponse::json(401, &json!({"code": 401, "message": "Invalid credentials"}));
+    let token = req.header("x-auth-token").unwrap_or("").to_owned();
+    let authenticated = (!st.api_token_revoked && st.api_token.as_deref() == Some(token.as_str()))
+        || st.sessions.contains(&token);
     let resp = match (req.method.as_str(), path.as_str()) {
         ("POST", "/login") => {
             let cred = body
@@ -156,16 +206,32 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
         ("POST", "/monitoring/resources/acknowledge") => {
             if let Some(r) = st.replies.pop_front() {
                 r
+            } else if st.down {
+                MockResponse::json(503, &json!({"code": 503, "message": "Service Unavailable"}))
+            } else if authenticated {
+                st.acks.push(body.clone().unwrap_or(Value::Null));
+                MockResponse::empty(204)
             } else {
-                let token = req.header("x-auth-token").unwrap_or("").to_owned();
-                let valid =
-                    st.api_token.as_deref() == Some(token.as_str()) || st.sessions.contains(&token);
-                if valid {
-                    st.acks.push(body.clone().unwrap_or(Value::Null));
-                    MockResponse::empty(204)
-                } else {
-                    unauthorized()
+                unauthorized()
+            }
+        }
+        ("GET", "/monitoring/resources") => {
+            if authenticated {
+                let number = |name: &str, default: u64| {
+                    req.query
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .and_then(|(_, v)| v.parse::<u64>().ok())
+                        .unwrap_or(default)
+                };
+                let answer = json!({"result": [], "meta": {"page": number("page", 1),
+                    "limit": number("limit", 10), "search": {}, "sort_by": {}, "total": 0}});
+                for v in spec.check_response("GET", "/monitoring/resources", 200, &answer) {
+                    violations.push(format!("mock answer: {v}"));
                 }
+                MockResponse::json(200, &answer)
+            } else {
+                unauthorized()
             }
         }
         _ => MockResponse::json(404, &json!({"code": 404, "message": "Not Found"})),
@@ -175,6 +241,7 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
         path,
         violations,
         status: resp.status,
+        at,
     });
     resp
 }

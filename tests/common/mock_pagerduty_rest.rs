@@ -6,7 +6,10 @@
 //! It holds incidents ([`MockIncident`]), filters them by `statuses[]`, pages them with
 //! `offset`/`limit`/`more`, checks `Authorization: Token token=<token>` (401 otherwise), and
 //! can be scripted to answer the next requests with anything ([`MockPagerDutyRest::push_reply`]:
-//! 429 with `ratelimit-reset`, 5xx…). Needs `super::mock_http` and `super::openapi`.
+//! 429 with `ratelimit-reset`, 5xx…). Incidents change as in PagerDuty
+//! ([`MockPagerDutyRest::upsert_incident`], [`MockPagerDutyRest::set_status`]), and a test can
+//! wait for the client's next listings ([`MockPagerDutyRest::wait_listings`]).
+//! Needs `super::mock_http` and `super::openapi`.
 
 #![allow(dead_code)]
 
@@ -16,6 +19,7 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// An incident held by the mock.
 #[derive(Debug, Clone)]
@@ -72,9 +76,16 @@ pub struct Recorded {
     pub request: HttpRequest,
     pub violations: Vec<String>,
     pub status: u16,
+    /// When it was received.
+    pub at: Instant,
 }
 
 impl Recorded {
+    /// `GET /incidents`.
+    pub fn is_listing(&self) -> bool {
+        self.request.method == "GET" && self.request.path == "/incidents"
+    }
+
     pub fn query(&self, name: &str) -> Vec<&str> {
         self.request
             .query
@@ -125,6 +136,56 @@ impl MockPagerDutyRest {
         lock(&self.state).incidents = incidents;
     }
 
+    /// Adds `incident`, or replaces the one of the same id.
+    pub fn upsert_incident(&self, incident: MockIncident) {
+        let mut st = lock(&self.state);
+        match st.incidents.iter_mut().find(|i| i.id == incident.id) {
+            Some(i) => *i = incident,
+            None => st.incidents.push(incident),
+        }
+    }
+
+    /// The incident `id` changes status in PagerDuty (`triggered`, `acknowledged`, `resolved`).
+    pub fn set_status(&self, id: &str, status: &str) {
+        for i in lock(&self.state)
+            .incidents
+            .iter_mut()
+            .filter(|i| i.id == id)
+        {
+            i.status = status.into();
+        }
+    }
+
+    /// `GET /incidents` requests received so far (whatever the answer).
+    pub fn listings(&self) -> usize {
+        lock(&self.state)
+            .requests
+            .iter()
+            .filter(|r| r.is_listing())
+            .count()
+    }
+
+    /// Polls `pred` over the requests received until it holds or `timeout` passes.
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&[Recorded]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&lock(&self.state).requests) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until at least `n` listings were received in all.
+    pub fn wait_listings(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_for(timeout, |r| {
+            r.iter().filter(|r| r.is_listing()).count() >= n
+        })
+    }
+
     /// The next request is answered with `reply` (in order, before the normal answers).
     pub fn push_reply(&self, reply: MockResponse) {
         lock(&self.state).replies.push_back(reply);
@@ -150,6 +211,7 @@ impl MockPagerDutyRest {
 }
 
 fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
+    let at = Instant::now();
     let mut violations = spec.check_request(&req);
     let mut st = lock(state);
     let resp = if let Some(r) = st.replies.pop_front() {
@@ -203,6 +265,7 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
         request: req,
         violations,
         status: resp.status,
+        at,
     });
     resp
 }

@@ -10,7 +10,10 @@
 
 pub mod http;
 pub mod mock;
-pub mod sync_apis;
+pub mod mock_centreon;
+pub mod mock_http;
+pub mod mock_pagerduty_rest;
+pub mod openapi;
 
 use serde_json::{json, Value};
 use std::fmt::Write as _;

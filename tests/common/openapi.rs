@@ -1,15 +1,17 @@
 //! Validation of HTTP requests (and JSON answers) against the OpenAPI excerpts of
-//! `tests/fixtures/openapi/` (PagerDuty REST `GET /incidents`, Centreon `/login` and
-//! `/monitoring/resources/acknowledge`): the tests check what the code sends against the
-//! official specifications, not against hand-written expectations.
+//! `tests/fixtures/openapi/` (PagerDuty REST `GET /incidents`, Centreon `/login`,
+//! `GET /monitoring/resources` and `/monitoring/resources/acknowledge`): the tests check what the
+//! code sends against the official specifications, not against hand-written expectations.
 //!
 //! Checked: the operation exists for the method and path; every query parameter is a known one
-//! (name, `type` integer/boolean/string, `enum`, arrays through `items`), the required ones are
-//! present; required headers are present and match their schema; the security scheme's header
-//! is present unless the operation says `security: []`; a required JSON body is there, and the
-//! body matches its schema: `type`, `nullable`, `enum`, `required`, `properties`,
-//! `additionalProperties`, `items`, `minItems`/`maxItems`, `allOf`/`oneOf`/`anyOf`, `$ref`
-//! (JSON pointers into the same document; a reference to a schema not copied is unconstrained).
+//! (name, `type` integer/boolean/string, `enum`, `minimum`/`maximum`, arrays through `items`),
+//! the required ones are present; required headers are present and match their schema; the
+//! security scheme's header is present unless the operation says `security: []`; a required JSON
+//! body is there, and the body matches its schema: `type`, `nullable`, `enum`,
+//! `minimum`/`maximum`, `required`, `properties`, `additionalProperties`, `items`,
+//! `minItems`/`maxItems`, `allOf`/`oneOf`/`anyOf`, `$ref` (JSON pointers into the same document;
+//! a reference to a schema not copied is unconstrained). Not checked: `pattern`, `format`,
+//! `uniqueItems`.
 //!
 //! Self-contained (std and serde_json only), so that any test crate can include it with
 //! `#[path]` or through `tests/common/mod.rs`.
@@ -277,6 +279,18 @@ impl Spec {
             if !ok {
                 errors.push(format!("{at}: {v} is not of type {t}"));
                 return;
+            }
+        }
+        if let Some(n) = v.as_f64() {
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+                if n < min {
+                    errors.push(format!("{at}: {v} is below the minimum {min}"));
+                }
+            }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+                if n > max {
+                    errors.push(format!("{at}: {v} is above the maximum {max}"));
+                }
             }
         }
         if let Some(e) = schema.get("enum").and_then(Value::as_array) {

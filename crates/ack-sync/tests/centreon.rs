@@ -1,4 +1,5 @@
-//! The Centreon API client against the spec-validated mock (tests/common/mock_centreon.rs).
+//! The Centreon API client against the spec-validated mock (tests/common/mock_centreon.rs):
+//! acknowledgements, logins, and the access check of `send-test --sync`.
 
 #![allow(clippy::unwrap_used)] // test helpers may unwrap: a failing setup fails the test
 
@@ -204,5 +205,74 @@ async fn server_errors_are_retryable_other_4xx_are_not() {
     .unwrap();
     let e = down.acknowledge(&service_ack()).await.unwrap_err();
     assert!(matches!(e, CentreonError::Network { .. }) && e.is_retryable());
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn check_access_lists_one_resource_and_changes_nothing() {
+    // Token mode: one authenticated `GET /monitoring/resources?limit=1`, answered 200.
+    let mock = MockCentreon::start(Some(API_TOKEN), LOGIN, PASSWORD);
+    token_client(&mock, API_TOKEN).check_access().await.unwrap();
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        (reqs[0].request.method.as_str(), reqs[0].path.as_str()),
+        ("GET", "/monitoring/resources")
+    );
+    assert_eq!(
+        reqs[0].request.query,
+        vec![("limit".to_owned(), "1".to_owned())]
+    );
+    assert_eq!(reqs[0].request.header("x-auth-token"), Some(API_TOKEN));
+    assert_eq!(reqs[0].status, 200);
+
+    // A revoked (or wrong) token: 401, a configuration error that never shows the token.
+    mock.set_token_valid(false);
+    let c = token_client(&mock, API_TOKEN);
+    let e = c.check_access().await.unwrap_err();
+    assert!(
+        matches!(e, CentreonError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(e.is_config_error() && !e.is_retryable());
+    assert!(e.to_string().contains("centreon_api_token_file"), "{e}");
+    assert!(!format!("{e} {e:?} {c:?}").contains(API_TOKEN));
+    mock.set_token_valid(true);
+    c.check_access().await.unwrap();
+    assert_eq!(mock.logins(), 0);
+    assert!(mock.acknowledgements().is_empty());
+    assert!(!mock.requests().iter().any(|r| r.is_acknowledge()));
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn check_access_in_login_mode_logs_in_first() {
+    let mock = MockCentreon::start(None, LOGIN, PASSWORD);
+    login_client(&mock, PASSWORD).check_access().await.unwrap();
+    assert_eq!(mock.logins(), 1);
+    let paths: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {}", r.request.method, r.path, r.status))
+        .collect();
+    assert_eq!(paths, ["POST /login 200", "GET /monitoring/resources 200"]);
+    // The listing used the session token the login gave.
+    let reqs = mock.requests();
+    assert!(reqs[1]
+        .request
+        .header("x-auth-token")
+        .is_some_and(|t| t.starts_with("session")));
+    // A wrong password: the login is refused, a configuration error; nothing listed.
+    let e = login_client(&mock, "wrongPassword1234")
+        .check_access()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CentreonError::Unauthorized { status: 401, .. }) && e.is_config_error(),
+        "{e:?}"
+    );
+    assert_eq!(mock.requests().len(), 3);
+    assert!(mock.requests()[2].is_login());
+    assert!(mock.acknowledgements().is_empty());
     assert_eq!(mock.violations(), Vec::<String>::new());
 }

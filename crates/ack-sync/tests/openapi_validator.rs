@@ -145,3 +145,50 @@ fn centreon_operations() {
         3
     );
 }
+
+#[test]
+fn centreon_resource_listing() {
+    let spec = Spec::centreon();
+    let token = &[("Accept", "application/json"), ("X-AUTH-TOKEN", "t")];
+    let ok = req("GET", "/monitoring/resources", &[("limit", "1")], token, "");
+    assert_eq!(spec.check_request(&ok), Vec::<String>::new());
+    let paged = req(
+        "GET",
+        "/monitoring/resources",
+        &[
+            ("page", "2"),
+            ("limit", "20"),
+            ("search", r#"{"h.name":"Central"}"#),
+        ],
+        token,
+        "",
+    );
+    assert_eq!(spec.check_request(&paged), Vec::<String>::new());
+    // limit has a minimum of 1; `count` is no parameter of this operation; no token.
+    let zero = req("GET", "/monitoring/resources", &[("limit", "0")], token, "");
+    assert_eq!(
+        spec.check_request(&zero).len(),
+        1,
+        "{:?}",
+        spec.check_request(&zero)
+    );
+    let unknown = req("GET", "/monitoring/resources", &[("count", "1")], token, "");
+    assert_eq!(spec.check_request(&unknown).len(), 1);
+    let anonymous = req("GET", "/monitoring/resources", &[("limit", "1")], &[], "");
+    assert_eq!(spec.check_request(&anonymous).len(), 1);
+    // A body where the operation takes none.
+    let body = req("GET", "/monitoring/resources", &[], token, "{}");
+    assert_eq!(spec.check_request(&body).len(), 1);
+    let answer = serde_json::json!({"result": [], "meta": {"page": 1, "limit": 1,
+        "search": {}, "sort_by": {}, "total": 0}});
+    assert_eq!(
+        spec.check_response("GET", "/monitoring/resources", 200, &answer),
+        Vec::<String>::new()
+    );
+    let wrong = serde_json::json!({"result": {}, "meta": {"page": "1"}});
+    assert_eq!(
+        spec.check_response("GET", "/monitoring/resources", 200, &wrong)
+            .len(),
+        2
+    );
+}
