@@ -1,7 +1,8 @@
 //! A damaged spool (DESIGN §4.5): paging must not stop. The damaged file set is moved aside
 //! into `spool.damaged-<UTC time>/` (never deleted), what can be read of it — pending
 //! deliveries (with their ids), open incidents, resource states, names, routes paused by an
-//! operator, which keys have an incident open in PagerDuty — is carried row by row into a fresh
+//! operator, which keys have an incident open in PagerDuty, the acknowledgements to mirror into
+//! Centreon (done or not, so none is repeated) — is carried row by row into a fresh
 //! spool, skipping what cannot be read, and the damage is recorded there until an operator
 //! acknowledges it ([`Spool::acknowledge_damage`]).
 //!
@@ -30,6 +31,12 @@ const CARRIED: &[(&str, &[&str], &str)] = &[
     ("names", &["host_id", "service_id"], "name"),
     ("open_in_pagerduty", &["dedup_key"], ""),
     ("paused_routes", &["route"], "since_ms"),
+    (
+        "sync_acks",
+        &["incident_id"],
+        "dedup_key, host_id, service_id, who, found_at_ms, due_at_ms, attempts, done_at_ms, \
+         last_error",
+    ),
 ];
 
 /// Give up on a table after this many unreadable stretches in a row.
@@ -136,6 +143,10 @@ fn carry(from: &Connection, to: &mut Spool) -> Result<(i64, i64)> {
     let mut lost = 0i64;
     let mut deliveries = 0i64;
     for (table, key, columns) in CARRIED {
+        if absent(from, table) {
+            // A spool of an older schema: nothing of it to carry.
+            continue;
+        }
         let (copied, skipped) = copy_table(from, &tx, table, key, columns)?;
         lost += skipped;
         if *table == "deliveries" {
@@ -149,6 +160,17 @@ fn carry(from: &Connection, to: &mut Spool) -> Result<(i64, i64)> {
     )?;
     tx.commit()?;
     Ok((deliveries, lost))
+}
+
+/// The damaged spool says it has no such table (an older schema). When even that cannot be
+/// read, the table is tried.
+fn absent(from: &Connection, table: &str) -> bool {
+    from.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        params![table],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n == 0)
 }
 
 /// Copy one table row by row, in key order (keyset pagination, so that a damaged stretch does

@@ -553,3 +553,33 @@ fn acknowledgements_to_mirror_are_one_row_per_incident_and_survive_a_reopen() {
     assert_eq!(s.record_acks(&[next], 80).unwrap(), 1);
     assert!(!s.ack_known("PT4KHLK").unwrap());
 }
+
+/// A damaged spool's acknowledgements to mirror are carried over, done or not: none is lost,
+/// none repeated.
+#[test]
+fn acknowledgements_to_mirror_are_carried_out_of_a_damaged_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spool::open(dir.path()).unwrap();
+        let ack = |id: &str| NewAck {
+            incident_id: id.into(),
+            dedup_key: "1_2".into(),
+            host_id: 1,
+            service_id: 2,
+            who: "Jane Doe".into(),
+        };
+        s.record_acks(&[ack("PDONE01"), ack("PWAIT01")], 10)
+            .unwrap();
+        s.ack_done("PDONE01", 20, None).unwrap();
+    }
+    let (fresh, damage) = spool::quarantine(dir.path(), "20261206T060000Z", "test", 42).unwrap();
+    assert_eq!(damage.lost_rows, 0, "{damage:?}");
+    assert!(fresh.ack_known("PDONE01").unwrap() && fresh.ack_known("PWAIT01").unwrap());
+    let due = fresh.due_acks(100, 10).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|a| a.incident_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["PWAIT01"]
+    );
+}
