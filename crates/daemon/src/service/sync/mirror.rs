@@ -15,7 +15,7 @@ use ack_sync::{Acknowledgement, CentreonClient, Resource};
 use spool::PendingAck;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
 /// First wait after a failure; doubles per failure of the same row.
@@ -48,10 +48,16 @@ impl Mirror {
 
     pub(super) async fn run(self, sync: Arc<Role>, mut stop: watch::Receiver<bool>) {
         let probe = sync.shared.loaded.config.delivery.config_probe.0;
+        // While paused, new acknowledgements wait for the probe too.
+        let paused_wake = Notify::new();
         loop {
             let paused = self.round(&sync).await;
-            let next = if paused { probe } else { next_due(&sync).await };
-            if wait(next, &sync.mirror_now, &mut stop).await {
+            let (next, wake) = if paused {
+                (probe, &paused_wake)
+            } else {
+                (next_due(&sync).await, &sync.mirror_now)
+            };
+            if wait(next, wake, &mut stop).await {
                 return;
             }
         }
@@ -70,12 +76,8 @@ impl Mirror {
             })
             .await
         };
-        let due = match due {
-            Ok(Ok(due)) => due,
-            Ok(Err(e)) => {
-                error!(error = %e, "Cannot read the acknowledgements to mirror.");
-                return false;
-            }
+        let due = match due.map_err(|e| e.to_string()).and_then(|read| read) {
+            Ok(due) => due,
             Err(e) => {
                 error!(error = %e, "Cannot read the acknowledgements to mirror.");
                 return false;

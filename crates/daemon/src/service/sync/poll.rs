@@ -20,8 +20,11 @@ use broker::ResourceId;
 use spool::NewAck;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
+
+/// Least time between two listings.
+const MIN_GAP: Duration = Duration::from_secs(1);
 
 pub(super) struct Poller {
     client: PagerDutyRest,
@@ -58,7 +61,13 @@ impl Poller {
         // The first listing comes soon after the start, not a whole interval later.
         let mut next = Duration::from_secs(1);
         loop {
+            let since = tokio::time::Instant::now();
             if wait(next, &sync.poll_now, &mut stop).await {
+                return;
+            }
+            // Webhooks wake the poller at once, but a storm of them lists at most once a second.
+            let rest = MIN_GAP.saturating_sub(since.elapsed());
+            if !rest.is_zero() && wait(rest, &Notify::new(), &mut stop).await {
                 return;
             }
             next = match self.client.list_acknowledged(&ListQuery::default()).await {
@@ -67,7 +76,7 @@ impl Poller {
                     sync.shared.metrics.add(Counter::SyncPolls, 1);
                     sync.shared.sync.polled(now_ms());
                     if listing.truncated {
-                        warn!(pages = listing.pages, "PagerDuty lists more acknowledged incidents than one round reads; the oldest wait for a later round.");
+                        warn!(pages = listing.pages, "PagerDuty lists more acknowledged incidents than one round reads: those beyond these pages are not seen.");
                     }
                     match record(&sync, &listing.incidents).await {
                         Ok(0) => {}
