@@ -926,8 +926,15 @@ fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
     d.wait_ready(WAIT);
     // After the gap: `opened` still OK, `reopened` CRITICAL again (the other node paged it),
     // `stale` still CRITICAL.
+    // Checked after the gap on one clock, as Engine's checks are (each Svc keeps its own
+    // synthetic clock: the latest of them, a minute later).
+    let t = [&opened, &stale, &reopened]
+        .iter()
+        .map(|s| s.clock)
+        .max()
+        .unwrap_or_default()
+        + 60;
     let status = |s: &Svc, state: u8, changed: i64, output: &str| {
-        let t = s.clock + 60;
         v2_service_status(
             s.host_id,
             s.service_id,
