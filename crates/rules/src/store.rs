@@ -14,6 +14,14 @@ pub trait Store {
     fn insert_resource(&mut self, id: ResourceId, state: ResourceState) -> &mut ResourceState;
     /// The state of `id` changed in a way that must be persisted with this batch.
     fn mark_changed(&mut self, id: ResourceId);
+    /// A full status changed nothing of `id` but its replay window (and its last check): only
+    /// `fingerprint`, now the newest of the window, must be persisted, so that a replay of it
+    /// is recognised after a restart. A store may persist the whole state instead (the
+    /// default).
+    fn remembered(&mut self, id: ResourceId, fingerprint: u64) {
+        let _ = fingerprint;
+        self.mark_changed(id);
+    }
     /// A name learnt from a definition event: the host name for a host, the service
     /// description for a service.
     fn name(&mut self, id: ResourceId) -> Option<String>;

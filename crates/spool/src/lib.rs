@@ -17,6 +17,9 @@
 //!   The same transaction records whether PagerDuty has an incident open for the key (a
 //!   delivered trigger opens it, a delivered resolve closes it; a collapsed event is not
 //!   delivered), which decides whether a collapsed episode's resolve is still worth sending.
+//! - **Replay windows.** A status that changed nothing but its resource's replay window is
+//!   logged compactly, one row per batch, instead of rewriting the resource's state
+//!   ([`Batch::window`], [`Spool::window_log`]).
 //! - **Acknowledgements to mirror** into Centreon (DESIGN §4.6) are rows of their own, one per
 //!   PagerDuty incident, never in the delivery queue ([`Spool::record_acks`]).
 //! - **Bounded tables.** Rejected lines and dead letters keep at most [`MAX_KEPT_ROWS`] rows
@@ -32,6 +35,7 @@ mod resync;
 mod salvage;
 mod schema;
 mod sync;
+mod window;
 mod writer;
 
 use rusqlite::{params, Connection, OpenFlags};
@@ -44,6 +48,7 @@ pub use resync::{Gap, QueuedResolve, Resync};
 pub use salvage::{quarantine, quarantine_running, Damage};
 pub use schema::SCHEMA_VERSION;
 pub use sync::{NewAck, PendingAck, SyncStats};
+pub use window::{LoggedEntry, WindowEntry};
 pub use writer::{
     Batch, IncidentRow, NameRow, NewDelivery, RejectedLine, ResourceKey, StateRow, StoredState,
 };
@@ -101,6 +106,8 @@ pub struct Spool {
     generation: i64,
     /// The last resync's gap, if any.
     gap: Option<Gap>,
+    /// The sequence of the last batch committed (see `window`).
+    seq: i64,
 }
 
 /// Counter: daemon time (ms) of the last batch from Broker committed.
@@ -121,6 +128,7 @@ impl Spool {
             path,
             generation: 0,
             gap: None,
+            seq: 0,
         };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
@@ -135,6 +143,7 @@ impl Spool {
         schema::migrate(&mut spool.conn, &spool.path)?;
         spool.generation = spool.counter(RULES_GENERATION)?;
         spool.gap = spool.stored_gap()?;
+        spool.seq = spool.counter(window::BATCH_SEQ)?;
         Ok(spool)
     }
 
@@ -157,6 +166,7 @@ impl Spool {
                 path: path.clone(),
                 generation: 0,
                 gap: None,
+                seq: 0,
             };
             let version: i64 = spool
                 .conn

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -69,6 +69,10 @@ const MIGRATIONS: &[&str] = &[
         found_at_ms INTEGER NOT NULL, due_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
         done_at_ms INTEGER, last_error TEXT) WITHOUT ROWID;
      CREATE INDEX sync_acks_pending ON sync_acks(done_at_ms, due_at_ms);",
+    // 5 → 6: the replay window's log (`window`): the batch that wrote each state row, and the
+    // fingerprints of the statuses that changed nothing else, one row per batch.
+    "ALTER TABLE resources ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE window_log(seq INTEGER PRIMARY KEY, entries BLOB NOT NULL);",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

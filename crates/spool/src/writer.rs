@@ -55,6 +55,10 @@ pub struct Batch {
     pub acks: Vec<crate::NewAck>,
     /// Daemon time (ms) the acknowledgements were seen.
     pub acks_seen_at_ms: i64,
+    /// Fingerprints of statuses that changed nothing but their resource's replay window.
+    pub window: Vec<crate::WindowEntry>,
+    /// Drop the window log's rows below this sequence: every state row covers them.
+    pub trim_window_below: Option<i64>,
     /// Set for a batch from Broker: the time of the last ingest (DESIGN §4.7).
     pub ingested_at_ms: Option<i64>,
 }
@@ -79,6 +83,8 @@ pub struct StoredState {
     pub json: String,
     /// Written before the last resync.
     pub stale: bool,
+    /// The sequence of the batch that wrote it: the window log's newer entries complete it.
+    pub log_seq: i64,
 }
 
 /// A name learnt from a definition.
@@ -106,6 +112,7 @@ impl Batch {
             && self.deliveries.is_empty()
             && self.rejected.is_empty()
             && self.acks.is_empty()
+            && self.window.is_empty()
     }
 }
 
@@ -116,12 +123,13 @@ impl Spool {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT state, generation FROM resources WHERE host_id=?1 AND service_id=?2",
+                "SELECT state, generation, log_seq FROM resources WHERE host_id=?1 AND service_id=?2",
             )?
             .query_row(params![host_id as i64, service_id as i64], |r| {
                 Ok(StoredState {
                     json: r.get(0)?,
                     stale: r.get::<_, i64>(1)? < self.generation,
+                    log_seq: r.get(2)?,
                 })
             })
             .optional()?)
@@ -136,13 +144,17 @@ impl Spool {
             .optional()?)
     }
 
-    /// Write one ingest batch in one transaction.
-    pub fn commit_batch(&mut self, batch: &Batch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+    /// Write one ingest batch in one transaction; its sequence (see `window`), or the last
+    /// one when there was nothing to write.
+    pub fn commit_batch(&mut self, batch: &Batch) -> Result<i64> {
+        if batch.is_empty() && batch.trim_window_below.is_none() {
+            return Ok(self.seq);
         }
+        let seq = self.seq + 1;
         let tx = self.conn.transaction()?;
-        put_states(&tx, batch, self.generation)?;
+        set_counter(&tx, crate::window::BATCH_SEQ, seq)?;
+        put_states(&tx, batch, self.generation, seq)?;
+        crate::window::put_window(&tx, seq, &batch.window, batch.trim_window_below)?;
         if let Some(at) = batch.ingested_at_ms {
             set_counter(&tx, LAST_INGEST, at)?;
         }
@@ -162,15 +174,17 @@ impl Spool {
             trim_table(&tx, "rejected", "rejected_dropped")?;
         }
         tx.commit()?;
-        Ok(())
+        self.seq = seq;
+        Ok(seq)
     }
 }
 
-fn put_states(tx: &Transaction<'_>, batch: &Batch, generation: i64) -> Result<()> {
+fn put_states(tx: &Transaction<'_>, batch: &Batch, generation: i64, seq: i64) -> Result<()> {
     let mut put_state = tx.prepare_cached(
-        "INSERT INTO resources(host_id, service_id, state, generation) VALUES(?1, ?2, ?3, ?4)
+        "INSERT INTO resources(host_id, service_id, state, generation, log_seq)
+         VALUES(?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(host_id, service_id) DO UPDATE SET state=excluded.state,
-             generation=excluded.generation",
+             generation=excluded.generation, log_seq=excluded.log_seq",
     )?;
     for s in &batch.states {
         let k = s.resource;
@@ -178,7 +192,8 @@ fn put_states(tx: &Transaction<'_>, batch: &Batch, generation: i64) -> Result<()
             k.host_id as i64,
             k.service_id as i64,
             s.state,
-            generation
+            generation,
+            seq
         ])?;
     }
     let mut put_name = tx.prepare_cached(

@@ -292,6 +292,8 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
          ALTER TABLE resources DROP COLUMN generation;
          DROP TABLE damage;
          DROP TABLE sync_acks;
+         DROP TABLE window_log;
+         ALTER TABLE resources DROP COLUMN log_seq;
          INSERT INTO incidents VALUES (7, 0, 'held', 'h', 'default', 1, 0, 1);
          PRAGMA user_version = 1;",
     )
@@ -582,4 +584,60 @@ fn acknowledgements_to_mirror_are_carried_out_of_a_damaged_spool() {
             .collect::<Vec<_>>(),
         vec!["PWAIT01"]
     );
+}
+
+/// The replay window's log: each batch has a sequence, a state row records the one that wrote
+/// it, logged fingerprints survive a reopen in order, and a trim drops the rows below it.
+#[test]
+fn the_window_log_keeps_fingerprints_in_order_and_trims() {
+    use spool::WindowEntry;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |service_id, fingerprint| WindowEntry {
+        host_id: 7,
+        service_id,
+        fingerprint,
+    };
+    let mut s = Spool::open(dir.path()).unwrap();
+    let seq1 = s
+        .commit_batch(&Batch {
+            states: vec![StateRow {
+                resource: ResourceKey {
+                    host_id: 7,
+                    service_id: 1,
+                },
+                state: "{}".into(),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let seq2 = s
+        .commit_batch(&Batch {
+            window: vec![entry(1, 11), entry(2, 21)],
+            ..Batch::default()
+        })
+        .unwrap();
+    let seq3 = s
+        .commit_batch(&Batch {
+            window: vec![entry(1, 12)],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert!(seq1 < seq2 && seq2 < seq3);
+    assert_eq!(s.resource_state(7, 1).unwrap().unwrap().log_seq, seq1);
+    drop(s);
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert_eq!(s.batch_seq(), seq3);
+    let log: Vec<_> = s
+        .window_log()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.entry.service_id, e.entry.fingerprint))
+        .collect();
+    assert_eq!(log, vec![(seq2, 1, 11), (seq2, 2, 21), (seq3, 1, 12)]);
+    s.commit_batch(&Batch {
+        trim_window_below: Some(seq3),
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(s.window_log().unwrap().len(), 1);
 }

@@ -11,6 +11,7 @@
 //! - `telemetry`: the counters, declared once with their metric names;
 //! - `repair`: a damaged spool set aside and salvaged, at start or while running;
 //! - `resync`: the start on a spool idle longer than `[ha] resync_after` (DESIGN §4.7);
+//! - `window`: the replay window's log in memory (statuses that changed nothing else);
 //! - `sync`: PagerDuty acknowledgements mirrored into Centreon (DESIGN §4.6), when `[sync]` is on.
 //!
 //! Start-up opens the spool (no integrity check, no queue scan), binds or takes the activated
@@ -30,6 +31,7 @@ pub(crate) mod state;
 pub(crate) mod store;
 pub(crate) mod sync;
 pub(crate) mod telemetry;
+mod window;
 
 use crate::config::Loaded;
 use crate::service::state::Counter;
@@ -78,10 +80,12 @@ pub async fn run(
         Sender::build(&cfg.pagerduty).map_err(|e| RunError::Config(format!("pagerduty: {e:#}")))?;
     let (listener, bound_path) = listen(&cfg.listen, activated)?;
     let engine = rules::Engine::new(loaded.rules_settings());
+    let window =
+        window::WindowLog::load(spool.window_log().map_err(|e| RunError::Other(e.into()))?);
     let shared = Arc::new(Shared {
         spool: Mutex::new(spool),
         reader: Mutex::new(reader),
-        ingest: Mutex::new(Ingest::new(engine)),
+        ingest: Mutex::new(Ingest::new(engine, window)),
         metrics: Default::default(),
         wake: Default::default(),
         delivery: Default::default(),

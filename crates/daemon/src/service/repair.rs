@@ -56,7 +56,8 @@ pub(crate) fn quarantine(shared: &Shared, seen: u64, detail: &str) -> bool {
     match spool::quarantine_running(&mut writer, &mut reader, &stamp(now), detail, now) {
         Ok(damage) => {
             shared.spool_epoch.fetch_add(1, Ordering::SeqCst);
-            // States in memory came from the damaged files: read them again from the fresh ones.
+            // States in memory came from the damaged files: read them again from the fresh ones
+            // (whose window log starts empty).
             ingest.cache = StateCache::default();
             shared.set_last_error(format!("spool damaged, moved aside to {}", damage.aside));
             log(&damage);

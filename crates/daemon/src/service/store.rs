@@ -9,6 +9,7 @@
 //! about their clock), behind one lock in the shared state; `ingest` runs batches through it.
 
 use super::state::now_ms;
+use super::window::WindowLog;
 use broker::ResourceId;
 use rules::state::{Gap, ResourceState};
 use rules::Engine;
@@ -31,6 +32,8 @@ const MAX_CACHED: usize = 20_000;
 pub struct StateCache {
     states: HashMap<ResourceId, Option<ResourceState>>,
     names: HashMap<ResourceId, Option<String>>,
+    /// The replay window entries no state row covers yet.
+    pub window: WindowLog,
     /// Failed reads (damaged rows), for the operator's log.
     pub read_errors: Vec<String>,
 }
@@ -42,6 +45,8 @@ pub struct BatchStore<'a> {
     pub touched: HashSet<ResourceId>,
     pub changed: HashSet<ResourceId>,
     pub changed_names: HashSet<ResourceId>,
+    /// Statuses that changed nothing but their resource's replay window: (resource, fingerprint).
+    pub remembered: Vec<(ResourceId, u64)>,
 }
 
 impl<'a> BatchStore<'a> {
@@ -52,7 +57,24 @@ impl<'a> BatchStore<'a> {
             touched: HashSet::new(),
             changed: HashSet::new(),
             changed_names: HashSet::new(),
+            remembered: Vec::new(),
         }
+    }
+
+    /// The rows the window log wants rewritten join the batch's changes (it stays short).
+    pub fn rewrite_for_window_log(&mut self) {
+        for id in self.cache.window.to_rewrite() {
+            if rules::Store::resource(self, id).is_some() {
+                self.changed.insert(id);
+            }
+        }
+    }
+
+    /// The fingerprints to log: those of resources whose row this batch does not write.
+    pub fn take_remembered(&mut self) -> Vec<(ResourceId, u64)> {
+        let mut remembered = std::mem::take(&mut self.remembered);
+        remembered.retain(|(id, _)| !self.changed.contains(id));
+        remembered
     }
 
     /// The batch's state changes, ready for the spool.
@@ -132,7 +154,12 @@ impl rules::Store for BatchStore<'_> {
                 clock_lead: g.clock_lead_s,
             });
             let loaded = match self.spool.resource_state(id.host_id, id.service_id) {
-                Ok(Some(stored)) => match ResourceState::from_json(&stored.json) {
+                Ok(Some(stored)) => match ResourceState::from_json(&stored.json).map(|mut st| {
+                    if !stored.stale {
+                        self.cache.window.complete(id, &mut st, stored.log_seq);
+                    }
+                    st
+                }) {
                     // A resync recorded before the gap was: recognise nothing from before it.
                     Ok(st) if stored.stale => Some(st.resynced(gap.unwrap_or(Gap {
                         middle: 0,
@@ -172,6 +199,11 @@ impl rules::Store for BatchStore<'_> {
 
     fn mark_changed(&mut self, id: ResourceId) {
         self.changed.insert(id);
+    }
+
+    fn remembered(&mut self, id: ResourceId, fingerprint: u64) {
+        self.touched.insert(id);
+        self.remembered.push((id, fingerprint));
     }
 
     fn name(&mut self, id: ResourceId) -> Option<String> {
@@ -223,10 +255,14 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(engine: Engine) -> Self {
+    /// `window`: the spool's window log, read at start.
+    pub fn new(engine: Engine, window: WindowLog) -> Self {
         Self {
             engine,
-            cache: StateCache::default(),
+            cache: StateCache {
+                window,
+                ..StateCache::default()
+            },
             skew_warned: HashSet::new(),
         }
     }

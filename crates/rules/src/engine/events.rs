@@ -31,6 +31,7 @@ impl Engine {
             restore(store, id, rs);
             return;
         }
+        let before = (!new).then(|| rs.clone());
         rs.seen_at = Some(now);
         let first = new || !rs.known;
         out.clock_skew = matches!((rs.last_check, st.last_check), (Some(a), Some(b)) if b < a);
@@ -105,7 +106,7 @@ impl Engine {
         }
 
         self.reconcile(store, id, &mut rs, cause, &st.context, now, out);
-        put(store, id, rs, None, new);
+        put_status(store, id, rs, before, new, fp);
     }
 
     /// Events other than full statuses: update what is known with `update`, then reconcile.

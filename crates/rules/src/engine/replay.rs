@@ -79,6 +79,38 @@ pub(super) fn snapshot(rs: &mut ResourceState) -> ResourceState {
     before
 }
 
+/// Put the state back after a full status: a new resource is inserted; a status that changed
+/// nothing but the replay window and the times (last check, seen) is only `remembered` (its
+/// fingerprint must survive a restart, see [`put`]); any other is marked changed.
+pub(super) fn put_status(
+    store: &mut impl Store,
+    id: ResourceId,
+    rs: ResourceState,
+    before: Option<ResourceState>,
+    new: bool,
+    fingerprint: u64,
+) {
+    if new {
+        store.insert_resource(id, rs);
+        return;
+    }
+    let steady = before.is_some_and(|mut before| {
+        before.last_check = rs.last_check;
+        before.seen_at = rs.seen_at;
+        before.anchor = rs.anchor;
+        before.recent.clone_from(&rs.recent);
+        before == rs
+    });
+    if let Some(slot) = store.resource(id) {
+        *slot = rs;
+    }
+    if steady {
+        store.remembered(id, fingerprint);
+    } else {
+        store.mark_changed(id);
+    }
+}
+
 /// Put the state back and mark it changed (to be stored) unless `before` shows that nothing but
 /// the last check moved. A full status always passes `None`: its fingerprint joined the replay
 /// window, which must survive a restart, or a Broker replay after it would apply old statuses

@@ -42,6 +42,9 @@ pub struct Effects {
     sent: HashMap<ResourceId, String>,
     /// Resources the rules read or changed (forgotten from the cache if the commit fails).
     touched: HashSet<ResourceId>,
+    /// The replay window's entries logged, and the rows written (see `service::window`).
+    remembered: Vec<(ResourceId, u64)>,
+    written: HashSet<ResourceId>,
 }
 
 impl Effects {
@@ -92,8 +95,22 @@ impl Effects {
         });
     }
 
-    /// Take what the rules changed in the store: states, names, incident rows.
+    /// Take what the rules changed in the store: states, names, incident rows, the replay
+    /// window's log (with the rows it wants rewritten, and what the spool may drop of it).
     pub fn finish(&mut self, store: &mut BatchStore<'_>, now_ms: i64) {
+        store.rewrite_for_window_log();
+        self.remembered = store.take_remembered();
+        self.batch.window = self
+            .remembered
+            .iter()
+            .map(|(id, fp)| spool::WindowEntry {
+                host_id: id.host_id,
+                service_id: id.service_id,
+                fingerprint: *fp,
+            })
+            .collect();
+        self.batch.trim_window_below = store.cache.window.trim_due(store.spool.batch_seq() + 1);
+        self.written = store.changed.clone();
         let (states, names) = store.take_changes();
         let (incidents, closed) = store.incident_rows(&self.sent, now_ms);
         self.batch.states = states;
@@ -132,7 +149,7 @@ pub fn commit(
     effects: &Effects,
     admission: Admission,
 ) -> Result<(), IngestError> {
-    if effects.batch.is_empty() {
+    if effects.batch.is_empty() && effects.batch.trim_window_below.is_none() {
         return Ok(());
     }
     if admission == Admission::Ingest {
@@ -141,21 +158,30 @@ pub fn commit(
             return Err(e);
         }
     }
-    if let Err(e) = spool.commit_batch(&effects.batch) {
-        cache.forget(&effects.touched);
-        shared.metrics.add(Counter::BatchesRefused, 1);
-        error!(error = %e, "Could not store a batch; the shim keeps it and retries.");
-        shared.set_last_error(format!("spool: {e}"));
-        return Err(if e.is_io() {
-            IngestError::Io(e.to_string())
-        } else if e.is_storage_full() {
-            IngestError::Full(e.to_string())
-        } else if e.is_damage() {
-            IngestError::Damaged(e.to_string())
-        } else {
-            IngestError::Storage(e.to_string())
-        });
-    }
+    let seq = match spool.commit_batch(&effects.batch) {
+        Ok(seq) => seq,
+        Err(e) => {
+            cache.forget(&effects.touched);
+            shared.metrics.add(Counter::BatchesRefused, 1);
+            error!(error = %e, "Could not store a batch; the shim keeps it and retries.");
+            shared.set_last_error(format!("spool: {e}"));
+            return Err(if e.is_io() {
+                IngestError::Io(e.to_string())
+            } else if e.is_storage_full() {
+                IngestError::Full(e.to_string())
+            } else if e.is_damage() {
+                IngestError::Damaged(e.to_string())
+            } else {
+                IngestError::Storage(e.to_string())
+            });
+        }
+    };
+    cache.window.committed(
+        seq,
+        &effects.remembered,
+        &effects.written,
+        effects.batch.trim_window_below,
+    );
     cache.trim(&effects.touched);
     Ok(())
 }
