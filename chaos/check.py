@@ -26,6 +26,21 @@ Checks:
              problem checked and triggered while the downtime ran (aligned by its timestamp, the
              check time, with the statuses of its resource)
 
+  sync       (when the run has the acknowledgement sync: sync.ndjson, DESIGN §4.6) the mock
+             PagerDuty's responder acknowledges a share of the incidents the Events API opened
+             (an incident per episode); Centreon's acknowledgements (what the mock Centreon took,
+             204) are attributed to an incident by their comment (the acknowledger's summary names
+             the incident): every incident acknowledged by the responder and still open at the end
+             has exactly one (none if the daemon had acknowledged it from Centreon first: its
+             acknowledge event reached PagerDuty after the responder's); one resolved after its
+             acknowledgement has at most one; none for an incident the responder did not
+             acknowledge; no acknowledge event reached PagerDuty for an incident after its
+             acknowledgement was set in Centreon unless the stream acknowledged that episode in
+             Centreon; every request well formed; nothing pending or paused at the end. The
+             oracle knows nothing of the sync: an acknowledge it expects for an episode the
+             responder acknowledged, that PagerDuty did not take, is left out of the alignment
+             (the daemon knew the incident acknowledged already)
+
 usage: check.py WORK --bin PATH [--strict]
        check.py --downtimes WORK --bin PATH   only the downtime checks (any translate binary)
        check.py --self-test
@@ -45,8 +60,17 @@ import time
 # Fault modes that fail because of a known, reported bug. Their violations are printed loudly
 # but do not fail the run unless --strict (or CHAOS_STRICT=1). Remove an entry once fixed.
 KNOWN_FAILING = {
-    # none today: defect 7 ("collapse_unknown_outcome", README-chaos.md) was fixed in 27977ec;
-    # its signature (left_open_by_collapse) is still named in the detail if it comes back
+    # defect 7 ("collapse_unknown_outcome", README-chaos.md) was fixed in 27977ec; its signature
+    # (left_open_by_collapse) is still named in the detail if it comes back
+    "sync_older_episode": (
+        "KNOWN DAEMON BUG (defect 12, README-chaos.md): the sync's poller matches PagerDuty's "
+        "incidents by incident_key only, so an incident of an OLDER episode, still acknowledged in "
+        "PagerDuty because the daemon's resolve for it is queued, is taken for the daemon's NEW "
+        "episode of the same key: that episode is marked acknowledged and mirrored into Centreon "
+        "(its own acknowledge event bounced back as 'Acknowledged in PagerDuty by <the service>', "
+        "or a responder's acknowledgement set twice: the done row was pruned when the old episode "
+        "closed), the stream's later Centreon acknowledgement of the new episode sends PagerDuty "
+        "nothing, and a responder's acknowledgement of the new incident is not mirrored"),
 }
 
 
@@ -383,6 +407,237 @@ def downtime_rows(dt):
     return rows
 
 
+# ---------------------------------------------------------------------------------------------
+# The acknowledgement sync (DESIGN §4.6): PagerDuty's incidents, the responder's acknowledgements,
+# Centreon's.
+
+SYNC_COMMENT = "Acknowledged in PagerDuty by "  # [sync] comment's default, "{who}" rendered
+
+
+def load_ndjson(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def pd_incidents(records):
+    """PagerDuty's incidents, from what the Events API took (the mock's `incident`/`effect`):
+    (id -> {key, opened, resolved, event_acks: [t]}, (dedup_key, ident of a trigger) -> id)."""
+    incidents, by_trigger = {}, {}
+    for r in records:
+        iid = r.get("incident")
+        if not r.get("processed") or not iid:
+            continue
+        x = incidents.setdefault(iid, {"id": iid, "key": r.get("dedup_key"), "opened": r["t"],
+                                       "resolved": None, "event_acks": []})
+        if r.get("action") == "trigger":
+            by_trigger[(r.get("dedup_key"), ident(r))] = iid
+        elif r.get("action") == "acknowledge":
+            x["event_acks"].append(r["t"])
+        elif r.get("action") == "resolve" and r.get("effect") == "resolved":
+            x["resolved"] = r["t"]
+    return incidents, by_trigger
+
+
+def acknowledge_incidents(exp, key, by_trigger):
+    """For each expected acknowledge of a key (index in exp): the incidents that the triggers of
+    its episode (since the last resolve) opened or joined in PagerDuty."""
+    out, triggers = {}, []
+    for k, e in enumerate(exp):
+        if e["action"] == "trigger":
+            triggers.append(ident(e))
+        elif e["action"] == "resolve":
+            triggers = []
+        elif e["action"] == "acknowledge":
+            out[k] = {by_trigger[(key, t)] for t in triggers if (key, t) in by_trigger}
+    return out
+
+
+def sync_check(sync, records, expected, status, auth="token"):
+    """The acknowledgement sync's checks (see the module's doc). sync: the mock's sync records;
+    records: the Events API records; expected: the oracle per key. Returns a dict: violations,
+    figures, and `leave_out` (key -> indexes of expected acknowledges to leave out)."""
+    r = {"violations": [], "violation_keys": [], "leave_out": {}}
+
+    def bad(text, key=None):
+        r["violations"].append(text)
+        r["violation_keys"].append(key)
+    incidents, by_trigger = pd_incidents(records)
+    acked = {x["incident"]: x for x in sync if x["kind"] == "pd_ack"}
+    skipped = collections.Counter(x["why"] for x in sync if x["kind"] == "pd_ack_skipped")
+    who = {x["who"]: x["incident"] for x in acked.values()}
+    stream_acked = set()  # incidents of episodes the stream acknowledged in Centreon (the oracle)
+    for key, exp in expected.items():
+        for k, incs in acknowledge_incidents(exp, key, by_trigger).items():
+            stream_acked |= incs
+            if any(i in acked for i in incs) and not any(incidents[i]["event_acks"] for i in incs):
+                r["leave_out"].setdefault(key, set()).add(k)
+    mirrored = collections.defaultdict(list)  # incident -> times of Centreon's 204s
+    failed = collections.defaultdict(list)    # incident -> statuses before
+    answers = collections.Counter()
+    for x in sync:
+        if x["kind"] != "centreon_ack":
+            continue
+        answers[x["status"]] += 1
+        body = x.get("body") or {}
+        ack = body.get("acknowledgement") if isinstance(body, dict) else None
+        comment = (ack or {}).get("comment") or ""
+        iid = who.get(comment[len(SYNC_COMMENT):]) if comment.startswith(SYNC_COMMENT) else None
+        if x.get("problems"):
+            bad("Centreon request malformed at %.1f: %s" % (x["t"], "; ".join(x["problems"])))
+        if x["status"] == 401 and auth == "token":
+            bad("Centreon answered 401 to the API token at %.1f" % x["t"])
+        if x["status"] != 204:
+            failed[iid].append(x["status"])
+            continue
+        got = body.get("resources") or [{}]
+        got = got[0] if isinstance(got[0], dict) else {}
+        got_res = (got.get("id"), 0) if got.get("type") == "host" else ((got.get("parent") or {}).get("id"), got.get("id"))
+        if iid is None:
+            got_key = "%s_%s" % (got_res[0], got_res[1] or "H")
+            bad("a Centreon acknowledgement for an incident the responder never acknowledged in PagerDuty: "
+                "key %s, %r at %.1f" % (got_key, comment, x["t"]), got_key)
+            continue
+        inc = incidents.get(iid) or {}
+        res = (resource_of({"dedup_key": inc.get("key")}) or (None, None))
+        if tuple(got_res) != tuple(res):
+            bad("incident %s (key %s): Centreon acknowledgement of resource %s" % (iid, inc.get("key"), got_res))
+        if (ack or {}).get("is_sticky") is not True or (ack or {}).get("is_notify_contacts") is not False:
+            bad("incident %s: is_sticky/is_notify_contacts not the defaults (true/false)" % iid)
+        if x["t"] < acked[iid]["t"]:
+            bad("incident %s: acknowledged in Centreon before PagerDuty" % iid)
+        mirrored[iid].append(x["t"])
+    lost, doubled, from_centreon, closed_unmirrored, after_close, echoes, echoes_allowed = [], [], 0, 0, 0, [], 0
+    latency = []
+    for iid, a in sorted(acked.items()):
+        inc = incidents[iid]
+        n = len(mirrored[iid])
+        if n > 1:
+            doubled.append(("%s (key %s): %d Centreon acknowledgements at %s" % (
+                iid, inc["key"], n, ", ".join("%.1f" % t for t in mirrored[iid])), inc["key"]))
+        if n == 0 and inc["event_acks"]:
+            from_centreon += 1
+        elif n == 0 and inc["resolved"] is None:
+            lost.append(("%s (key %s): acknowledged in PagerDuty at %.1f, open at the end, never in Centreon" % (
+                iid, inc["key"], a["t"]), inc["key"]))
+        elif n == 0:
+            closed_unmirrored += 1
+        if n:
+            latency.append(mirrored[iid][0] - a["t"])
+            if inc["resolved"] is not None and mirrored[iid][0] > inc["resolved"]:
+                after_close += 1
+            late = [t for t in inc["event_acks"] if t > mirrored[iid][0]]
+            if late and iid in stream_acked:
+                echoes_allowed += 1
+            elif late:
+                echoes.append(("%s (key %s): an acknowledge event reached PagerDuty at %.1f, after the Centreon "
+                               "acknowledgement at %.1f, and the stream had none for the episode" % (
+                                   iid, inc["key"], late[0], mirrored[iid][0]), inc["key"]))
+    for what, items in (("lost", lost), ("doubled", doubled), ("echo", echoes)):
+        for x, key in items:
+            bad("%s: %s" % (what, x), key)
+    sv = (status or {}).get("sync") or {}
+    if sv.get("pending") != 0:
+        bad("the daemon's sync: %s pending at the end" % sv.get("pending"))
+    if sv.get("paused"):
+        bad("the daemon's sync paused at the end: %s" % sv.get("paused"))
+    listings = collections.Counter(x["status"] for x in sync if x["kind"] == "listing")
+    for code in (400, 401, 403, 404, 406):
+        if listings.get(code):
+            bad("PagerDuty REST API answered %d to %d listings" % (code, listings[code]))
+    logins = collections.Counter(x["status"] for x in sync if x["kind"] == "login")
+    if logins.get(401):
+        bad("Centreon refused %d logins" % logins[401])
+    latency.sort()
+    r.update({
+        "acked": len(acked), "skipped": skipped, "mirrored": sum(len(v) for v in mirrored.values()),
+        "mirrored_incidents": len(mirrored), "lost": lost, "doubled": doubled, "echoes": echoes,
+        "echoes_allowed": echoes_allowed, "from_centreon": from_centreon, "closed_unmirrored": closed_unmirrored,
+        "after_close": after_close, "answers": answers, "listings": listings, "logins": logins,
+        "retried": sum(1 for i, v in failed.items() if i in mirrored and 503 in v),
+        "failed_503": sum(1 for v in failed.values() for c in v if c == 503),
+        "unattributed_failures": len(failed.get(None, [])),
+        "pending": sv.get("pending"), "daemon_mirrored": sv.get("mirrored"),
+        "left_out": sum(len(v) for v in r["leave_out"].values()),
+        "incidents": len(incidents), "open_at_end": sum(1 for i in incidents.values() if i["resolved"] is None),
+        "acked_open_at_end": sum(1 for i in acked if incidents[i]["resolved"] is None),
+        "latency_median": latency[len(latency) // 2] if latency else None,
+        "latency_max": latency[-1] if latency else None,
+    })
+    return r
+
+
+def sync_log(path):
+    """From the daemon's log: its mirrors ([(t, dedup_key, incident)]) and, per dedup key, the
+    times it enqueued resolves, delivered resolves and logged collapses."""
+    mirrors = []
+    per_key = collections.defaultdict(lambda: {"enqueued": [], "delivered": [], "collapsed": []})
+    try:
+        f = open(path, errors="replace")
+    except OSError:
+        return mirrors, per_key
+    with f:
+        for line in f:
+            if "Acknowledged in Centreon, as in PagerDuty." in line:
+                k, i = re.search(r"dedup_key=(\S+)", line), re.search(r"incident=(\S+)", line)
+                t = log_epoch(line)
+                if k and i and t is not None:
+                    mirrors.append((t, k.group(1), i.group(1)))
+                continue
+            what = "enqueued" if " Enqueued." in line else "delivered" if " Delivered." in line else \
+                "collapsed" if "Collapsed:" in line else None
+            if what is None:
+                continue
+            m = re.search(r"dedup_key=(\S+)", line)
+            t = log_epoch(line)
+            if m and t is not None and (what == "collapsed" or "action=resolve" in line):
+                per_key[m.group(1)][what].append(t)
+    return mirrors, per_key
+
+
+def older_episode_mirrors(mirrors, per_key, incidents):
+    """The signature of defect 12 (README-chaos.md): the daemon mirrored PagerDuty incident I of
+    key K at time tm although it had already closed I's episode (and opened a new one): it had
+    enqueued, before tm, more resolves for K than it had delivered before PagerDuty opened I —
+    one per key in flight, in order: one of them closes I — and PagerDuty took I's resolve only
+    after tm (it still listed I as acknowledged). (A resolve collapsed with its whole episode
+    is never delivered: such a key may be counted although its mirror was right; this only
+    decides whether a violation is this known defect.) Returns {(key, incident): tm}."""
+    found = {}
+    for tm, key, iid in mirrors:
+        inc = incidents.get(iid)
+        if not inc or (inc["resolved"] is not None and inc["resolved"] <= tm):
+            continue
+        k = per_key.get(key) or {"enqueued": [], "delivered": [], "collapsed": []}
+        enqueued = sum(1 for t in k["enqueued"] if t < tm)
+        before = sum(1 for t in k["delivered"] if t < inc["opened"])
+        if enqueued > before:
+            found.setdefault((key, iid), tm)
+    return found
+
+
+def sync_rows(sc):
+    """(name, ok, detail) rows of the summary for the sync."""
+    if sc is None:
+        return []
+    echo = [v for v in sc["violations"] if "acknowledge event reached PagerDuty" in v]
+    rest = [v for v in sc["violations"] if v not in echo]
+    return [
+        ("sync: one Centreon acknowledgement per incident acknowledged in PagerDuty (none lost, none doubled)",
+         not rest,
+         "%d incidents opened, %d acknowledged in PagerDuty by the responder (%d still open at the end); "
+         "%d Centreon acknowledgements for %d incidents (%d set after the episode closed), %d pending at the end; "
+         "%d acknowledged from Centreon first, %d resolved before the daemon mirrored them; %d lost, %d doubled; "
+         "%d violations%s" % (
+             sc["incidents"], sc["acked"], sc["acked_open_at_end"], sc["mirrored"], sc["mirrored_incidents"],
+             sc["after_close"], sc["pending"] if sc["pending"] is not None else -1, sc["from_centreon"],
+             sc["closed_unmirrored"], len(sc["lost"]), len(sc["doubled"]), len(rest),
+             (": " + "; ".join(rest[:3])) if rest else "")),
+        ("sync: no acknowledge event to PagerDuty from the mirrored acknowledgement (no loop)", not echo,
+         "%d acknowledge events after a mirror for an episode the stream acknowledged in Centreon (allowed), "
+         "%d without%s" % (sc["echoes_allowed"], len(echo), (": " + "; ".join(echo[:3])) if echo else "")),
+    ]
+
+
 def align(expected, got, logged_collapses):
     """Align what PagerDuty took for one key (in arrival order) with the expected sequence.
 
@@ -613,7 +868,9 @@ def self_test():
             print("self-test FAILED: left_open_by_collapse(%s, %s) != %s" % (
                 [(ident(x), x["t"]) for x in taken], collapses, want))
     failed += self_test_downtimes()
-    print("check.py self-test: %d cases, %d failed" % (len(cases) + 5 + len(DOWNTIME_CASES), failed))
+    failed += self_test_sync()
+    print("check.py self-test: %d cases, %d failed" % (len(cases) + 5 + len(DOWNTIME_CASES) + len(SYNC_CASES),
+                                                       failed))
     return 1 if failed else 0
 
 
@@ -660,6 +917,46 @@ def self_test_downtimes():
             failed += 1
             print("self-test FAILED: downtimes, %s: (own, host's, delivered) = %s, expected %s%s" % (
                 what, res, (own, host, dlv), r["harness"]))
+    return failed
+
+
+# The sync's checks on synthetic records: key 1_2, one incident P1 opened at t=10 by a trigger.
+# (what, [PagerDuty events after the trigger (action, t)], responder's acknowledgement t or None,
+#  [Centreon 204s (who, t)], the stream acknowledged the episode, (violations, left out))
+SYNC_CASES = [
+    ("open, mirrored once", [], 12, [("R (P1)", 13)], False, (0, 0)),
+    ("open, never mirrored: lost", [], 12, [], False, (1, 0)),
+    ("resolved, never mirrored", [("resolve", 12.5)], 12, [], False, (0, 0)),
+    ("resolved, mirrored twice: doubled", [("resolve", 20)], 12, [("R (P1)", 13), ("R (P1)", 14)], False, (1, 0)),
+    ("not acknowledged in PagerDuty, yet in Centreon", [], None, [("R (P1)", 13)], False, (1, 0)),
+    ("an acknowledge event after the mirror: echo", [("acknowledge", 15)], 12, [("R (P1)", 13)], False, (1, 0)),
+    ("... the stream had acknowledged it", [("acknowledge", 15)], 12, [("R (P1)", 13)], True, (0, 0)),
+    ("acknowledged from Centreon first, not mirrored", [("acknowledge", 12.5)], 12, [], True, (0, 0)),
+    ("the stream's acknowledge left out: acknowledged in PagerDuty first", [], 12, [("R (P1)", 13)], True, (0, 1)),
+]
+
+
+def self_test_sync():
+    failed = 0
+    trig = {"action": "trigger", "severity": "critical", "timestamp": "1", "summary": "s"}
+    for what, after, pd_ack, mirrors, stream, want in SYNC_CASES:
+        records = [dict(trig, n=1, t=10.0, processed=True, dedup_key="1_2", incident="P1", effect="opened")]
+        for k, (action, t) in enumerate(after, 2):
+            records.append({"n": k, "t": t, "processed": True, "dedup_key": "1_2", "action": action,
+                            "incident": "P1", "effect": "resolved" if action == "resolve" else "acknowledged"})
+        sync = [{"kind": "pd_ack", "t": pd_ack, "incident": "P1", "dedup_key": "1_2", "who": "R (P1)"}] if pd_ack else []
+        for who, t in mirrors:
+            sync.append({"kind": "centreon_ack", "t": t, "status": 204, "auth": "token", "problems": [], "body": {
+                "acknowledgement": {"comment": SYNC_COMMENT + who, "is_notify_contacts": False,
+                                    "is_persistent_comment": True, "is_sticky": True, "with_services": False},
+                "resources": [{"type": "service", "id": 2, "parent": {"id": 1}}]}})
+        expected = {"1_2": [trig] + ([{"action": "acknowledge"}] if stream else [])}
+        r = sync_check(sync, records, expected, {"sync": {"pending": 0}})
+        got = (len(r["violations"]), r["left_out"])
+        if got != want:
+            failed += 1
+            print("self-test FAILED: sync, %s: (violations, left out) = %s, expected %s: %s" % (
+                what, got, want, r["violations"]))
     return failed
 
 
@@ -728,6 +1025,15 @@ def main():
     for r in records:
         if r["processed"]:
             processed[r["dedup_key"]].append(r)
+    # the acknowledgement sync, when the run has it; the acknowledges the daemon rightly leaves out
+    # (the incident was acknowledged in PagerDuty first) are left out of the alignment
+    sync_path = os.path.join(work, "sync.ndjson")
+    sc = sync_check(load_ndjson(sync_path), records, expected, status,
+                    (drv.get("sync") or {}).get("auth", "token")) if os.path.exists(sync_path) else None
+    aligned = expected
+    if sc and sc["leave_out"]:
+        aligned = {k: [e for i, e in enumerate(v) if i not in sc["leave_out"].get(k, ())]
+                   for k, v in expected.items()}
     collapse_times = collections.defaultdict(list)
     logged_collapses, log = parse_daemon_log(os.path.join(work, "daemon", "daemon.log"), collapse_times)
 
@@ -736,7 +1042,7 @@ def main():
     delivered = collapsed_events = collapsed_runs = duplicates = missing = 0
     issues, missing_list, lost_list, lost_episodes = [], [], [], 0
     for key in sorted(set(expected) | set(processed)):
-        exp = expected.get(key, [])
+        exp = aligned.get(key, [])
         d, runs, cev, dups, iss, miss = align(exp, processed.get(key, []), logged_collapses.get(key, 0))
         delivered += d
         collapsed_runs += runs
@@ -753,6 +1059,15 @@ def main():
         for k in miss:
             missing_list.append({"dedup_key": key, "index": k, "event": exp[k]})
 
+    # Defect 12, "sync_older_episode" (see older_episode_mirrors): the keys it touched; a check
+    # whose violations are all on such keys is that defect
+    older = {}
+    if sc is not None:
+        older = older_episode_mirrors(*sync_log(os.path.join(work, "daemon", "daemon.log")),
+                                      pd_incidents(records)[0])
+    older_keys = {k for k, _i in older}
+    older_note = ("; %d mirrors of an older episode's incident onto a newer one (defect 12), keys %s" % (
+        len(older), ", ".join(sorted(older_keys)[:12]))) if older else ""
     # Defect 7, "collapse_unknown_outcome" (fixed; see left_open_by_collapse): named if it comes back
     bad_keys = {x["dedup_key"] for x in issues + lost_list + missing_list}
     left_open = sorted(k for k in bad_keys
@@ -760,6 +1075,9 @@ def main():
     only_left_open = "collapse_unknown_outcome" if bad_keys and len(left_open) == len(bad_keys) else None
     left_open_note = ("; %d keys left open in PagerDuty by a collapse after a trigger it took unknown to the "
                       "daemon (defect 7 again, fixed in 27977ec): %s" % (len(left_open), ", ".join(left_open[:12]))) if left_open else ""
+    if bad_keys and bad_keys <= older_keys:  # acknowledges the daemon left out, its new episode marked acknowledged
+        only_left_open = "sync_older_episode"
+        left_open_note += "; every key with a violation had a mirror of an older episode (defect 12)"
 
     calls = drv["calls"]
     bound = calls["bound"]
@@ -828,6 +1146,12 @@ def main():
     dt = downtime_checks(work, args.bin, drv["acknowledged"], records, expected)
     for name, ok, detail in downtime_rows(dt):
         check(name, ok, detail)
+    for name, ok, detail in sync_rows(sc):
+        bad_keys_sync = {k for v, k in zip(sc["violations"], sc["violation_keys"])
+                         if ("acknowledge event reached PagerDuty" in v) == ("no loop" in name)}
+        check(name, ok, detail + older_note,
+              known_key="sync_older_episode" if bad_keys_sync and None not in bad_keys_sync
+              and bad_keys_sync <= older_keys else None)
 
     violations = [r for r in rows if r[1] == "VIOLATION"]
     fault_counts = collections.Counter(f["kind"] for f in faults)
@@ -883,6 +1207,27 @@ def main():
          "%(downtimes)s (%(future)s / %(started)s / %(ended)s / %(deleted_unstarted)s / %(id_reuses)s, "
          "%(id_reuses_same_resource)s on the same resource)" % collections.defaultdict(
              lambda: "?", drv.get("generator") or {})),
+    ]
+    if sc:
+        sync_auth = (drv.get("sync") or {}).get("auth", "token")
+        figs += [
+            ("sync: acknowledged in PagerDuty by the responder (share %s) / Centreon acknowledgements set (204) / "
+             "pending at the end" % (drv.get("sync") or {}).get("ack_share", "?"),
+             "%d / %d / %s" % (sc["acked"], sc["mirrored"], sc["pending"])),
+            ("sync: acknowledgements retried after a Centreon 503 (503 answers)",
+             "%d (%d)" % (sc["retried"], sc["failed_503"])),
+            ("sync: responder's acknowledgements not made (incident resolved, or acknowledged by an event, first)",
+             ", ".join("%s %d" % kv for kv in sorted(sc["skipped"].items())) or "none"),
+            ("sync: Centreon answers; auth %s (logins)" % sync_auth,
+             "%s (%s)" % (", ".join("%s: %d" % kv for kv in sorted(sc["answers"].items())) or "-",
+                          ", ".join("%s: %d" % kv for kv in sorted(sc["logins"].items())) or "-")),
+            ("sync: PagerDuty REST listings by answer",
+             ", ".join("%s: %d" % kv for kv in sorted(sc["listings"].items())) or "-"),
+            ("sync: from PagerDuty's acknowledgement to Centreon's, median / max",
+             "%s / %s" % tuple("-" if v is None else "%.1f s" % v for v in (sc["latency_median"], sc["latency_max"]))),
+            ("sync: expected acknowledges left out (the incident was acknowledged in PagerDuty first)", sc["left_out"]),
+        ]
+    figs += [
         ("max write()/flush() (CPU)", "%s (%s)" % (fmt_s(calls["max"]), fmt_s(calls.get("max_cpu") or 0))),
         ("mean write()/flush()", "%.1f µs over %d calls" % (calls["mean"] * 1e6, calls["n"])),
         ("shim log errors/warnings", "%s / %s" % (drv["shim_log"].get("error", 0), drv["shim_log"].get("warning", 0))),
@@ -895,9 +1240,12 @@ def main():
         for name, why in known:
             w("**KNOWN-FAILING — %s:** %s" % (name, why))
     dt_violations = (dt or {}).get("oracle_violations", []) + (dt or {}).get("delivered_violations", [])
-    if issues or missing_list or lost_list or dt_violations:
+    sync_violations = (sc or {}).get("violations", [])
+    if issues or missing_list or lost_list or dt_violations or sync_violations:
         w("")
         w("First problems:")
+        for x in sync_violations[:10]:
+            w("- sync: %s" % x)
         for x in (dt or {}).get("oracle_violations", [])[:10]:
             w("- downtime: the oracle triggered key %s at line %d (timestamp %s) while %s ran (lines %s)" % (
                 x["dedup_key"], x["line"], x["timestamp"], x["why"], x["downtime_lines"]))
@@ -921,7 +1269,7 @@ def main():
         f.write(text + "\n")
     with open(os.path.join(work, "summary.json"), "w") as f:
         json.dump({"rows": rows, "figures": figs, "issues": issues[:200], "missing": missing_list[:200],
-                   "downtime_violations": dt_violations[:200],
+                   "downtime_violations": dt_violations[:200], "sync_violations": sync_violations[:200],
                    "known_failing": known, "violations": len(violations)}, f, indent=1, default=str)
     return 1 if violations else 0
 

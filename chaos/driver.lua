@@ -66,6 +66,7 @@ local PROFILES = {
     cbd_restarts = 2, cbd_crashes = 2, cbd_window = { 15, 170 }, engine_restarts = 4,
     delivery = { backoff_min = "250ms", backoff_max = "5s", throttle_min = "1s", throttle_max = "8s",
                  collapse_after = "15s" },
+    sync = { ack_share = 0.2, ack_delay = { 2, 8 }, centreon_down = { 1, 20, 20 }, window = { 30, 150 } },
   },
   full = {
     load = 2400, drain = 600, rate = 100, hosts = 100, services_per_host = 10,
@@ -79,6 +80,7 @@ local PROFILES = {
     cbd_restarts = 6, cbd_crashes = 3, cbd_window = { 60, 2350 }, engine_restarts = 15,
     delivery = { backoff_min = "500ms", backoff_max = "30s", throttle_min = "2s", throttle_max = "30s",
                  collapse_after = "60s" },
+    sync = { ack_share = 0.2, ack_delay = { 2, 20 }, centreon_down = { 3, 30, 90 }, window = { 100, 2300 } },
   },
 }
 local P = assert(PROFILES[MODE], "unknown mode " .. MODE)
@@ -234,6 +236,22 @@ for k = 1, P.engine_restarts do
   restart_steps[k] = at
   add(at / P.rate, "engine_restart", { step = at })
 end
+-- The acknowledgement sync (DESIGN §4.6): Centreon's API answers 503 in a few windows, apart,
+-- placed with an rng of their own (the other faults of a seed stay where they were before).
+local SYNC = P.sync
+local sync_auth = "token"
+if SYNC then
+  local sync_rng = Gen.rng(SEED * 7907 + 11)
+  sync_auth = SEED % 2 == 1 and "login" or "token" -- both ways to reach Centreon, by seed
+  local n, lo, hi = SYNC.centreon_down[1], SYNC.centreon_down[2], SYNC.centreon_down[3]
+  local span = (SYNC.window[2] - SYNC.window[1]) / n
+  for k = 1, n do
+    local d = lo + sync_rng:next() * (hi - lo)
+    local t = SYNC.window[1] + (k - 1) * span + sync_rng:next() * math.max(0, span - d)
+    add(t, "centreon_begin", { fault = "centreon_503", duration = d })
+    add(t + d, "centreon_end", { fault = "centreon_503" })
+  end
+end
 table.sort(plan, function(a, b) return a.t < b.t end)
 
 if A.plan_only then -- print the plan and stop (lua5.4 chaos/driver.lua plan_only=1 seed=N mode=M dir=. bin=x)
@@ -263,9 +281,45 @@ if USER ~= "" then
 end
 os.execute("chmod 0755 " .. L.q(DDIR))
 
-local mock = L.mock(WORK, HERE .. "/mock_pagerduty.py")
+-- The sync's secret files: mode 0640, owned by the daemon's user (root ignores modes; the daemon
+-- accepts root, its own user, or the spool directory's owner), in its directory.
+local sync_control = WORK .. "/sync.json"
+local mock_extra
+if SYNC then
+  local secrets = {
+    { "pd-api.key", string.format("pdrest-chaos-%08d", SEED) },
+    sync_auth == "login" and { "centreon.login", "pagerduty-sync:chaos pass: " .. SEED }
+      or { "centreon.token", string.format("centreon-chaos-token-%08d", SEED) },
+  }
+  for _, f in ipairs(secrets) do
+    local path = DDIR .. "/" .. f[1]
+    L.write(path, f[2] .. "\n")
+    os.execute("chmod 0640 " .. L.q(path))
+    if USER ~= "" then os.execute(string.format("chown %s:$(id -gn %s) %s", L.q(USER), L.q(USER), L.q(path))) end
+  end
+  L.write_atomic(sync_control, string.format('{"ack_share":%s,"ack_delay":[%s,%s],"seed":%d,"centreon":204}',
+    SYNC.ack_share, SYNC.ack_delay[1], SYNC.ack_delay[2], SEED))
+  mock_extra = string.format("--sync %s --sync-control %s --pd-api-token-file %s %s %s",
+    L.q(WORK .. "/sync.ndjson"), L.q(sync_control), L.q(DDIR .. "/pd-api.key"),
+    sync_auth == "login" and "--centreon-login-file" or "--centreon-token-file", L.q(DDIR .. "/" .. secrets[2][1]))
+end
+local mock = L.mock(WORK, HERE .. "/mock_pagerduty.py", mock_extra)
 local ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
 local max_size_small
+
+local function sync_text()
+  if not SYNC then return "" end
+  return table.concat({
+    "[sync]",
+    string.format('pagerduty_api_token_file = "%s/pd-api.key"', DDIR),
+    string.format('pagerduty_api_url = "http://127.0.0.1:%d/pd"', mock.port),
+    'poll_interval = "1s"',
+    string.format('centreon_api_url = "http://127.0.0.1:%d/centreon/api/latest"', mock.port),
+    sync_auth == "login" and string.format('centreon_login_file = "%s/centreon.login"', DDIR)
+      or string.format('centreon_api_token_file = "%s/centreon.token"', DDIR),
+    "",
+  }, "\n")
+end
 
 local function config_text(variant)
   local d = P.delivery
@@ -290,7 +344,7 @@ local function config_text(variant)
     string.format('collapse_after = "%s"', d.collapse_after),
     "[log]",
     'level = "info"',
-    "",
+    sync_text(),
   }, "\n")
 end
 
@@ -474,6 +528,15 @@ local ACTIONS = {}
 function ACTIONS.kill(e) if daemon.pid then kill_and_restart(e.restart_after, "random") end end
 function ACTIONS.engine_restart() end -- the generator does it at its step (see generate())
 function ACTIONS.pd_begin(e) mock:set(e.control); fault_log("pd_begin", { fault = e.fault, control = e.control }) end
+local function set_sync(fields)
+  local t = L.read(sync_control) or "{}"
+  for k, v in pairs(fields) do
+    t = t:gsub('"' .. k .. '":[^,}]*', '"' .. k .. '":' .. v)
+  end
+  L.write_atomic(sync_control, t)
+end
+function ACTIONS.centreon_begin(e) set_sync({ centreon = "503" }); fault_log("centreon_begin", { fault = e.fault }) end
+function ACTIONS.centreon_end(e) set_sync({ centreon = "204" }); fault_log("centreon_end", { fault = e.fault }) end
 function ACTIONS.pd_end(e)
   mock:set('{"mode":"ok"}')
   fault_log("pd_end", { fault = e.fault, spool_used_bytes = e.fault == "outage" and spool_used_bytes() or nil })
@@ -696,12 +759,14 @@ local load_end = gettime()
 fault_log("load_end", { published = published, acknowledged = emu.acked })
 
 -- Drain: PagerDuty answers, the daemon runs; Broker goes on until everything is acknowledged
--- and the daemon's queue is empty.
+-- and the daemon's queue is empty. The responder acknowledges nothing more in PagerDuty; the
+-- drain also waits for the sync: a listing after the last acknowledgement, nothing pending.
+if SYNC then set_sync({ ack_share = "0", centreon = "204" }) end
 mock:set('{"mode":"ok"}')
 set_spool_mode(false)
 if TMPFS then os.remove(SPOOL .. "/filler") end
 if frozen_pid and daemon.pid == frozen_pid then daemon:thaw() end
-local drained = false
+local drained, sync_drained = false, nil
 local last_poll, last_count, stable_since = 0, -1, gettime()
 while gettime() - load_end < P.drain do
   local now = gettime()
@@ -716,7 +781,18 @@ while gettime() - load_end < P.drain do
     if emu.acked == emu.count and daemon.pid then
       local status_text = daemon:cli("status --json")
       local pending = tonumber(status_text:match('"pending"%s*:%s*(%d+)'))
-      if pending == 0 and now - stable_since >= 2 then drained = true; break end
+      local synced = true
+      if SYNC then -- the daemon's clock is this one: a listing 2 s after the load's end, nothing to mirror
+        local sync = status_text:match('"sync"%s*:%s*(%b{})') or ""
+        local polled = tonumber(sync:match('"last_poll_ms"%s*:%s*(%d+)'))
+        synced = tonumber(sync:match('"pending"%s*:%s*(%d+)')) == 0 and polled ~= nil
+          and polled / 1000 >= load_end + 2
+      end
+      if pending == 0 and now - stable_since >= 2 then
+        drained = true -- Broker and PagerDuty are done; the sync may still be at it
+        sync_drained = synced
+        if synced then break end
+      end
     end
   end
 end
@@ -758,6 +834,8 @@ local report = {
   terms = stats.terms, term_seconds = stats.term_seconds, term_hangs = stats.term_hangs,
   diskfull = stats.diskfull, pd_timeout = PD_TIMEOUT, slow_delay = SLOW_DELAY,
   delivery = P.delivery, engine_restarts = engine_restarts, generator = gen.stats,
+  sync = SYNC and { auth = sync_auth, ack_share = SYNC.ack_share, ack_delay = SYNC.ack_delay,
+                    poll_interval_s = 1, load_end = load_end, drained = sync_drained } or nil,
 }
 L.write(WORK .. "/driver.json", encode(report) .. "\n")
 io.stderr:write(string.format("# driver done: %d events published, %d acknowledged, drained=%s\n",

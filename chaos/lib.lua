@@ -168,12 +168,14 @@ end
 local Mock = {}
 Mock.__index = Mock
 
-function L.mock(dir, script)
+-- `extra`: more arguments, already quoted (chaos/run's acknowledgement sync: --sync ...).
+function L.mock(dir, script, extra)
   local m = setmetatable({ records = dir .. "/pagerduty.ndjson", control = dir .. "/pagerduty.json",
     portfile = dir .. "/pagerduty.port", pidfile = dir .. "/pagerduty.pid" }, Mock)
   L.write_atomic(m.control, '{"mode":"ok"}')
-  os.execute(string.format("python3 %s %s --control %s --portfile %s --pidfile %s >>%s 2>&1 &",
-    L.q(script), L.q(m.records), L.q(m.control), L.q(m.portfile), L.q(m.pidfile), L.q(dir .. "/pagerduty.log")))
+  os.execute(string.format("python3 %s %s --control %s --portfile %s --pidfile %s%s >>%s 2>&1 &",
+    L.q(script), L.q(m.records), L.q(m.control), L.q(m.portfile), L.q(m.pidfile),
+    extra and (" " .. extra) or "", L.q(dir .. "/pagerduty.log")))
   if not L.wait_until(function() return L.exists(m.portfile) and L.exists(m.pidfile) end, 15) then
     error("mock PagerDuty did not start: " .. (L.read(dir .. "/pagerduty.log") or ""))
   end
