@@ -570,7 +570,7 @@ def sync_log(path):
     """From the daemon's log: its mirrors ([(t, dedup_key, incident)]) and, per dedup key, the
     times it enqueued resolves, delivered resolves and logged collapses."""
     mirrors = []
-    per_key = collections.defaultdict(lambda: {"enqueued": [], "delivered": [], "collapsed": []})
+    per_key = collections.defaultdict(lambda: {"enqueued": [], "delivered": [], "collapsed": [], "tried": []})
     try:
         f = open(path, errors="replace")
     except OSError:
@@ -582,6 +582,11 @@ def sync_log(path):
                 t = log_epoch(line)
                 if k and i and t is not None:
                     mirrors.append((t, k.group(1), i.group(1)))
+                continue
+            if "Centreon's API failed" in line or "Centreon refused the acknowledgement" in line:
+                k, t = re.search(r"dedup_key=(\S+)", line), log_epoch(line)
+                if k and t is not None:
+                    per_key[k.group(1)]["tried"].append(t)
                 continue
             what = "enqueued" if " Enqueued." in line else "delivered" if " Delivered." in line else \
                 "collapsed" if "Collapsed:" in line else None
@@ -596,18 +601,23 @@ def sync_log(path):
 
 def older_episode_mirrors(mirrors, per_key, incidents):
     """The signature of defect 12 (README-chaos.md): the daemon mirrored PagerDuty incident I of
-    key K at time tm although it had already closed I's episode (and opened a new one): it had
+    key K at time tm (its first attempt) although it had already closed I's episode (and opened
+    a new one): it had
     enqueued, before tm, more resolves for K than it had delivered before PagerDuty opened I —
-    one per key in flight, in order: one of them closes I — and PagerDuty took I's resolve only
-    after tm (it still listed I as acknowledged). (A resolve collapsed with its whole episode
+    one per key in flight, in order: one of them closes I, which PagerDuty still listed as
+    acknowledged when the daemon polled. (A resolve collapsed with its whole episode
     is never delivered: such a key may be counted although its mirror was right; this only
     decides whether a violation is this known defect.) Returns {(key, incident): tm}."""
-    found = {}
-    for tm, key, iid in mirrors:
+    found, previous = {}, {}
+    for tm, key, iid in sorted(mirrors):
+        # the first attempt of this mirror (Centreon may have failed it before): its time
+        tried = [t for t in (per_key.get(key) or {}).get("tried", []) if previous.get(key, 0) < t < tm]
+        previous[key] = tm
+        tm = min(tried + [tm])
         inc = incidents.get(iid)
-        if not inc or (inc["resolved"] is not None and inc["resolved"] <= tm):
+        if not inc:
             continue
-        k = per_key.get(key) or {"enqueued": [], "delivered": [], "collapsed": []}
+        k = per_key.get(key) or {"enqueued": [], "delivered": [], "collapsed": [], "tried": []}
         enqueued = sum(1 for t in k["enqueued"] if t < tm)
         before = sum(1 for t in k["delivered"] if t < inc["opened"])
         if enqueued > before:
