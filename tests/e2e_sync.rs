@@ -149,6 +149,18 @@ fn an_acknowledgement_in_pagerduty_is_set_once_in_centreon_and_its_echo_sends_no
     let mut svc = Svc::new(5100, 51000);
     paged(&d, &events, &mut svc);
 
+    // An earlier episode's incident of the key, still listed acknowledged (its resolve not
+    // taken yet): not the current problem's acknowledgement.
+    apis.pd.upsert_incident(
+        MockIncident::acknowledged("POLD001", &svc.dedup_key(), "Old Ack").created_ago(3600),
+    );
+    wait_listings(&apis, 2);
+    assert!(
+        acks_for(&apis, &svc).is_empty(),
+        "an earlier episode's acknowledgement was mirrored"
+    );
+    apis.pd.set_status("POLD001", "resolved");
+
     apis.acknowledge_incident("PT4KHLK", &svc.dedup_key(), "Jane Doe");
     assert!(
         wait_acks(&apis, &svc, 1),

@@ -30,6 +30,8 @@ pub struct MockIncident {
     pub status: String,
     /// Acknowledgers' summaries.
     pub acknowledgers: Vec<String>,
+    /// `created_at`, Unix seconds.
+    pub created_at: i64,
 }
 
 impl MockIncident {
@@ -39,7 +41,14 @@ impl MockIncident {
             incident_key: Some(key.into()),
             status: "acknowledged".into(),
             acknowledgers: vec![who.into()],
+            created_at: unix_now(),
         }
+    }
+
+    /// The same, created `seconds` ago.
+    pub fn created_ago(mut self, seconds: i64) -> MockIncident {
+        self.created_at = unix_now() - seconds;
+        self
     }
 
     fn to_json(&self) -> Value {
@@ -58,7 +67,7 @@ impl MockIncident {
             "id": self.id, "type": "incident", "summary": format!("[#1] {}", self.id),
             "self": format!("https://api.pagerduty.com/incidents/{}", self.id),
             "html_url": format!("https://acme.pagerduty.com/incidents/{}", self.id),
-            "incident_number": 1, "created_at": "2026-01-01T00:00:00Z",
+            "incident_number": 1, "created_at": rfc3339(self.created_at),
             "status": self.status, "title": "Mock incident",
             "service": {"id": "PSVC", "type": "service_reference", "summary": "Centreon"},
             "assignments": [], "acknowledgements": acks, "urgency": "high",
@@ -268,4 +277,30 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
         at,
     });
     resp
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (civil date from days, Howard Hinnant's algorithm).
+fn rfc3339(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }

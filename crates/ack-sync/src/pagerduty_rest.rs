@@ -145,6 +145,9 @@ pub struct AckedIncident {
     pub status: IncidentStatus,
     /// `acknowledgements[].acknowledger.summary`, in PagerDuty's order, nulls left out.
     pub acknowledgers: Vec<String>,
+    /// `created_at`, in Unix seconds, when given and readable: which episode of its
+    /// `incident_key` the incident is (a dedup key opens a new incident after a resolve).
+    pub created_at: Option<i64>,
 }
 
 impl AckedIncident {
@@ -484,6 +487,8 @@ struct WireIncident {
     #[serde(default)]
     incident_key: Option<String>,
     #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
     acknowledgements: Option<Vec<WireAcknowledgement>>,
 }
 
@@ -514,6 +519,7 @@ fn parse_page(body: &[u8], offset: u32) -> Result<Page, RestError> {
             id: i.id,
             incident_key: i.incident_key.filter(|k| !k.is_empty()),
             status: IncidentStatus::parse(i.status.as_deref().unwrap_or("")),
+            created_at: i.created_at.as_deref().and_then(crate::parse_rfc3339),
             acknowledgers: i
                 .acknowledgements
                 .unwrap_or_default()
@@ -581,6 +587,7 @@ mod tests {
         assert_eq!(page.incidents[0].acknowledgers, vec!["Ann".to_owned()]);
         assert_eq!(page.incidents[0].who(), "Ann");
         assert_eq!(page.incidents[1].incident_key, None);
+        assert_eq!(page.incidents[1].created_at, None);
         assert_eq!(page.incidents[1].who(), "PagerDuty");
         assert_eq!(
             page.incidents[1].status,

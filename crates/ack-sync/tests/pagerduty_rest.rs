@@ -44,12 +44,14 @@ async fn pages_through_every_acknowledged_incident() {
         incident_key: Some("9_9".into()),
         status: "resolved".into(),
         acknowledgers: vec![],
+        created_at: 1_781_000_000,
     });
     all.push(MockIncident {
         id: "PNOKEY".into(),
         incident_key: None,
         status: "acknowledged".into(),
         acknowledgers: vec!["Bob".into(), "Eve".into()],
+        created_at: 1_781_000_000,
     });
     mock.set_incidents(all);
     let query = ListQuery {
@@ -72,6 +74,11 @@ async fn pages_through_every_acknowledged_incident() {
     let nokey = listing.incidents.iter().find(|i| i.id == "PNOKEY").unwrap();
     assert_eq!(nokey.incident_key, None);
     assert_eq!(nokey.who(), "Bob, Eve");
+    assert_eq!(
+        nokey.created_at,
+        Some(1_781_000_000),
+        "created_at read back"
+    );
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 3);
     let offsets: Vec<Vec<&str>> = reqs.iter().map(|r| r.query("offset")).collect();

@@ -46,13 +46,20 @@ pub struct SyncStats {
 }
 
 impl Spool {
-    /// The resource of an incident this daemon holds open, by dedup key.
-    pub fn open_incident_resource(&self, dedup_key: &str) -> Result<Option<(u64, u64)>> {
+    /// The resource of an incident this daemon holds open, by dedup key, and the daemon time
+    /// (ms) that episode opened.
+    pub fn open_incident_resource(&self, dedup_key: &str) -> Result<Option<(u64, u64, i64)>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT host_id, service_id FROM incidents WHERE dedup_key = ?1")?
+            .prepare_cached(
+                "SELECT host_id, service_id, opened_at_ms FROM incidents WHERE dedup_key = ?1",
+            )?
             .query_row(params![dedup_key], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get(2)?,
+                ))
             })
             .optional()?)
     }

@@ -503,7 +503,7 @@ fn acknowledgements_to_mirror_are_one_row_per_incident_and_survive_a_reopen() {
         ..Batch::default()
     })
     .unwrap();
-    assert_eq!(s.open_incident_resource("1_2").unwrap(), Some((1, 2)));
+    assert_eq!(s.open_incident_resource("1_2").unwrap(), Some((1, 2, 1)));
     assert_eq!(s.open_incident_resource("9_9").unwrap(), None);
     let ack = NewAck {
         incident_id: "PT4KHLK".into(),

@@ -6,7 +6,9 @@
 //! `[delivery] config_probe`. A new acknowledgement marks the incident acknowledged in the
 //! rules' state and is recorded in the spool in the same commit, through the operator path.
 //! An incident known already (mirrored, pending, or acknowledged from Centreon first, which
-//! PagerDuty then shows) is left alone; a resolve in PagerDuty changes nothing here.
+//! PagerDuty then shows) is left alone, and so is one PagerDuty created before the daemon's
+//! current episode of the key opened (an earlier episode's, its resolve not taken yet); a
+//! resolve in PagerDuty changes nothing here.
 
 use super::{backoff, wait, Role};
 use crate::config::{PagerDutyConfig, SyncSettings};
@@ -21,7 +23,7 @@ use spool::NewAck;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Least time between two listings.
 const MIN_GAP: Duration = Duration::from_secs(1);
@@ -131,11 +133,31 @@ fn failed(
     wait
 }
 
+/// An acknowledged incident of PagerDuty's listing, as the sync needs it.
+struct Candidate {
+    incident_id: String,
+    dedup_key: String,
+    who: String,
+    /// PagerDuty's `created_at` (Unix seconds).
+    created_at: Option<i64>,
+}
+
+/// How much earlier than the daemon opened its episode PagerDuty may say it created the
+/// incident (clocks): older, it is the incident of an earlier episode of the key.
+const EPISODE_SKEW_MS: i64 = 10_000;
+
 /// Mark each newly acknowledged incident that this daemon holds open and record it; how many.
 async fn record(sync: &Arc<Role>, incidents: &[AckedIncident]) -> Result<usize, String> {
-    let candidates: Vec<(String, String, String)> = incidents
+    let candidates: Vec<Candidate> = incidents
         .iter()
-        .filter_map(|i| Some((i.id.clone(), i.incident_key.clone()?, i.who())))
+        .filter_map(|i| {
+            Some(Candidate {
+                incident_id: i.id.clone(),
+                dedup_key: i.incident_key.clone()?,
+                who: i.who(),
+                created_at: i.created_at,
+            })
+        })
         .collect();
     if candidates.is_empty() {
         return Ok(0);
@@ -146,29 +168,37 @@ async fn record(sync: &Arc<Role>, incidents: &[AckedIncident]) -> Result<usize, 
         .map_err(|e| format!("task: {e}"))?
 }
 
-fn record_blocking(sync: &Role, candidates: &[(String, String, String)]) -> Result<usize, String> {
+fn record_blocking(sync: &Role, candidates: &[Candidate]) -> Result<usize, String> {
     let shared = &sync.shared;
     let mut ingest = shared.ingest.lock().map_err(|_| "ingest lock poisoned")?;
     let ingest = &mut *ingest;
     let spool = shared.spool.lock().map_err(|_| "spool lock poisoned")?;
     let now = now_ms();
     let mut acks = Vec::new();
-    for (incident_id, key, who) in candidates {
-        if spool.ack_known(incident_id).map_err(|e| e.to_string())? {
+    for c in candidates {
+        if spool.ack_known(&c.incident_id).map_err(|e| e.to_string())? {
             continue;
         }
-        let Some((host_id, service_id)) = spool
-            .open_incident_resource(key)
+        let Some((host_id, service_id, opened_at_ms)) = spool
+            .open_incident_resource(&c.dedup_key)
             .map_err(|e| e.to_string())?
         else {
             continue;
         };
+        // An incident of an earlier episode of the key, whose resolve PagerDuty has not taken
+        // yet: its acknowledgement is not the current problem's.
+        if c.created_at
+            .is_some_and(|t| t.saturating_mul(1000) < opened_at_ms - EPISODE_SKEW_MS)
+        {
+            debug!(dedup_key = %c.dedup_key, incident = %c.incident_id, "Acknowledged in PagerDuty, but an earlier episode's incident: not mirrored.");
+            continue;
+        }
         acks.push(NewAck {
-            incident_id: incident_id.clone(),
-            dedup_key: key.clone(),
+            incident_id: c.incident_id.clone(),
+            dedup_key: c.dedup_key.clone(),
             host_id,
             service_id,
-            who: who.clone(),
+            who: c.who.clone(),
         });
     }
     if acks.is_empty() {
