@@ -64,6 +64,19 @@ impl Spool {
             .optional()?)
     }
 
+    /// Whether a resolve of `dedup_key` waits in the queue: while the key is open again in the
+    /// daemon, that resolve closes an earlier episode's incident, which PagerDuty still lists.
+    pub fn resolve_queued(&self, dedup_key: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM deliveries WHERE dedup_key = ?1 AND action = 'resolve' LIMIT 1",
+            )?
+            .query_row(params![dedup_key], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Whether an acknowledgement of this incident was recorded already.
     pub fn ack_known(&self, incident_id: &str) -> Result<bool> {
         Ok(self

@@ -505,6 +505,13 @@ fn acknowledgements_to_mirror_are_one_row_per_incident_and_survive_a_reopen() {
     .unwrap();
     assert_eq!(s.open_incident_resource("1_2").unwrap(), Some((1, 2, 1)));
     assert_eq!(s.open_incident_resource("9_9").unwrap(), None);
+    assert!(!s.resolve_queued("1_2").unwrap());
+    s.commit_batch(&batch(vec![delivery("1_2", "resolve", 2)]))
+        .unwrap();
+    assert!(
+        s.resolve_queued("1_2").unwrap(),
+        "an earlier episode's resolve waits"
+    );
     let ack = NewAck {
         incident_id: "PT4KHLK".into(),
         dedup_key: "1_2".into(),

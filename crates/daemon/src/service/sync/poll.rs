@@ -6,8 +6,9 @@
 //! `[delivery] config_probe`. A new acknowledgement marks the incident acknowledged in the
 //! rules' state and is recorded in the spool in the same commit, through the operator path.
 //! An incident known already (mirrored, pending, or acknowledged from Centreon first, which
-//! PagerDuty then shows) is left alone, and so is one PagerDuty created before the daemon's
-//! current episode of the key opened (an earlier episode's, its resolve not taken yet); a
+//! PagerDuty then shows) is left alone, and so is an earlier episode's incident, still listed
+//! acknowledged because its resolve is still queued (or created before the daemon's current
+//! episode of the key opened); a
 //! resolve in PagerDuty changes nothing here.
 
 use super::{backoff, wait, Role};
@@ -186,10 +187,15 @@ fn record_blocking(sync: &Role, candidates: &[Candidate]) -> Result<usize, Strin
             continue;
         };
         // An incident of an earlier episode of the key, whose resolve PagerDuty has not taken
-        // yet: its acknowledgement is not the current problem's.
-        if c.created_at
-            .is_some_and(|t| t.saturating_mul(1000) < opened_at_ms - EPISODE_SKEW_MS)
-        {
+        // yet: its acknowledgement is not the current problem's. The resolve still queued says
+        // so (the next listing, once it is delivered, shows the current incident only); so does
+        // an incident created before the current episode opened.
+        let earlier = spool
+            .resolve_queued(&c.dedup_key)
+            .map_err(|e| e.to_string())?
+            || c.created_at
+                .is_some_and(|t| t.saturating_mul(1000) < opened_at_ms - EPISODE_SKEW_MS);
+        if earlier {
             debug!(dedup_key = %c.dedup_key, incident = %c.incident_id, "Acknowledged in PagerDuty, but an earlier episode's incident: not mirrored.");
             continue;
         }
