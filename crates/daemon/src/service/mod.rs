@@ -165,29 +165,20 @@ fn open_spool(dir: &str) -> Result<(Spool, Spool), RunError> {
 /// its resolves again).
 async fn prepare_queue(shared: &Arc<Shared>, gap: Option<i64>) {
     let shared2 = shared.clone();
+    let epoch = shared.spool_epoch.load(std::sync::atomic::Ordering::SeqCst);
     let result = tokio::task::spawn_blocking(move || {
-        let mut spool = shared2
-            .spool
-            .lock()
-            .map_err(|_| "spool lock poisoned".to_owned())?;
-        spool
-            .mark_unsettled_triggers_open()
-            .map_err(|e| e.to_string())?;
-        let longest = shared2.loaded.config.delivery.backoff_max.0.max(
-            shared2
-                .loaded
-                .config
-                .delivery
-                .throttle_max
-                .0
-                .max(shared2.loaded.config.delivery.config_probe.0),
-        );
-        spool
-            .clamp_due_times(now_ms(), longest.as_millis() as i64)
-            .map_err(|e| e.to_string())?;
+        let Ok(mut spool) = shared2.spool.lock() else {
+            return Ok(None);
+        };
+        spool.mark_unsettled_triggers_open()?;
+        let delivery = &shared2.loaded.config.delivery;
+        let longest = delivery
+            .backoff_max
+            .0
+            .max(delivery.throttle_max.0.max(delivery.config_probe.0));
+        spool.clamp_due_times(now_ms(), longest.as_millis() as i64)?;
         gap.map(|last| spool.collapse_before_resync(last, now_ms()))
             .transpose()
-            .map_err(|e| e.to_string())
     })
     .await;
     match result {
@@ -201,7 +192,11 @@ async fn prepare_queue(shared: &Arc<Shared>, gap: Option<i64>) {
             );
         }
         Ok(Err(e)) => {
-            error!(error = %e, "Cannot prepare the delivery queue; it is delivered as it is.")
+            error!(error = %e, "Cannot prepare the delivery queue; it is delivered as it is.");
+            // Damage met here is set aside like anywhere else (DESIGN §4.5).
+            let shared = shared.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || repair::after_error(&shared, epoch, &e)).await;
         }
         Err(e) => error!(error = %e, "Queue preparation task failed."),
     }

@@ -59,6 +59,13 @@ pub(crate) fn quarantine(shared: &Shared, seen: u64, detail: &str) -> bool {
             // States in memory came from the damaged files: read them again from the fresh ones
             // (whose window log starts empty).
             ingest.cache = StateCache::default();
+            // The routing keys with a backlog, as the fresh spool has them (what was learnt
+            // from the damaged one may be short: its read may have failed).
+            if let Ok(keys) = writer.routing_keys() {
+                shared
+                    .delivery
+                    .add_routing_keys(keys.iter().map(String::as_str));
+            }
             shared.set_last_error(format!("spool damaged, moved aside to {}", damage.aside));
             log(&damage);
             shared.wake.notify_one();
