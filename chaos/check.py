@@ -62,15 +62,9 @@ import time
 KNOWN_FAILING = {
     # defect 7 ("collapse_unknown_outcome", README-chaos.md) was fixed in 27977ec; its signature
     # (left_open_by_collapse) is still named in the detail if it comes back
-    "sync_older_episode": (
-        "KNOWN DAEMON BUG (defect 12, README-chaos.md): the sync's poller matches PagerDuty's "
-        "incidents by incident_key only, so an incident of an OLDER episode, still acknowledged in "
-        "PagerDuty because the daemon's resolve for it is queued, is taken for the daemon's NEW "
-        "episode of the same key: that episode is marked acknowledged and mirrored into Centreon "
-        "(its own acknowledge event bounced back as 'Acknowledged in PagerDuty by <the service>', "
-        "or a responder's acknowledgement set twice: the done row was pruned when the old episode "
-        "closed), the stream's later Centreon acknowledgement of the new episode sends PagerDuty "
-        "nothing, and a responder's acknowledgement of the new incident is not mirrored"),
+    # defect 12 ("sync_older_episode", README-chaos.md: an earlier episode's incident, still
+    # listed acknowledged while its resolve was queued, mirrored onto the newer episode) was
+    # fixed in 0d48167 and the commit after it; its signature is still named in the detail
 }
 
 
