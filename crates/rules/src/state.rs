@@ -44,7 +44,8 @@ pub struct Gap {
     /// Events from before the gap are recognised until then: Broker replays its retention
     /// first, at the start.
     pub until: i64,
-    /// The median of the resources' [`ResourceState::clock_lead`] before the gap, if known.
+    /// The usual (lower tenth) of the resources' [`ResourceState::clock_lead`] before the gap, if
+    /// known.
     pub clock_lead: Option<i64>,
 }
 
@@ -245,7 +246,7 @@ impl ResourceState {
     /// What this node's Broker had not handed over when the cluster moved (checked before the
     /// failover, so before the gap's middle for any gap longer than twice the failover) is
     /// replayed ahead of the live stream (checked after the gap). On the resources' clocks, the
-    /// middle is `gap.middle - gap.clock_lead`. The lead is the median over many resources, not
+    /// middle is `gap.middle - gap.clock_lead`. The lead is the lower tenth over many resources, not
     /// the resource's own: Engine sends statuses that carry an older check time (after an
     /// acknowledgement, a downtime, a restart), so one resource's last lead may be minutes
     /// off. Without a lead (states written before it was recorded), the last check known.

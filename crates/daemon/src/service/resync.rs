@@ -53,17 +53,49 @@ const REPLAY_TIME: Duration = Duration::from_secs(600);
 /// States sampled for [`usual_clock_lead`].
 const LEAD_SAMPLE: usize = 1000;
 
-/// The median lead of the daemon's clock over the resources' (pollers') clocks, from a sample of
+/// The usual lead of the daemon's clock over the resources' (pollers') clocks, from a sample of
 /// the states stored before the gap: where the gap's middle stands for resources first seen
 /// after it.
 fn usual_clock_lead(spool: &Spool) -> Result<Option<i64>, SpoolError> {
-    let mut leads: Vec<i64> = spool
+    let leads: Vec<i64> = spool
         .sample_states(LEAD_SAMPLE)?
         .iter()
         .filter_map(|json| ResourceState::from_json(json).ok()?.clock_lead())
         .collect();
+    Ok(low_decile(leads))
+}
+
+/// The lower tenth of the sampled leads, not their median. A lead is measured on the last full
+/// status applied, and a status often carries an older check time than when it arrived: the
+/// statuses Engine sends at its start (up to a check interval old), after an acknowledgement or
+/// a downtime. Those only ever make a lead look larger, and on a spool that saw little more
+/// than the first statuses they are the majority: a median then puts the cut before events
+/// that were in this node's Broker retention. The true lead (transit time plus the pollers'
+/// clock offset) is what the fresh statuses show, the smallest ones, bar a few outliers.
+fn low_decile(mut leads: Vec<i64>) -> Option<i64> {
     leads.sort_unstable();
-    Ok(leads.get(leads.len() / 2).copied())
+    leads.get(leads.len() / 10).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::low_decile;
+
+    #[test]
+    fn stale_check_times_do_not_move_the_lead() {
+        // 700 resources seen only in Engine's first statuses (checked 60 s before), 300 since.
+        let mut leads = vec![60; 700];
+        leads.extend(std::iter::repeat_n(1, 300));
+        assert_eq!(low_decile(leads), Some(1));
+    }
+
+    #[test]
+    fn a_few_outliers_do_not_move_it_either() {
+        let mut leads = vec![-3600; 5];
+        leads.extend(std::iter::repeat_n(2, 95));
+        assert_eq!(low_decile(leads), Some(2));
+        assert_eq!(low_decile(Vec::new()), None);
+    }
 }
 
 /// Pin again, in each resource's stale state, the incident a queued resolve was for.
