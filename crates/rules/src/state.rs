@@ -175,6 +175,12 @@ pub struct ResourceState {
     /// opened; a recovery seen sends a resolve. Cleared once the state says what PagerDuty holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub maybe_open: bool,
+    /// After a resync: the `last_hard_state_change` of a HARD problem that a status from
+    /// before the gap (this node's Broker retention) showed unacknowledged. If the first status
+    /// after the gap shows that same HARD problem acknowledged, the acknowledgement came after
+    /// it became HARD: it is triggered, then acknowledged, as a node that saw it would have done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_unacked_hard: Option<i64>,
 }
 
 impl Default for ResourceState {
@@ -206,6 +212,7 @@ impl Default for ResourceState {
             stale_before: None,
             stale_until: None,
             maybe_open: false,
+            retained_unacked_hard: None,
         }
     }
 }

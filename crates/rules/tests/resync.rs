@@ -151,6 +151,44 @@ fn events_from_before_the_gap_are_history() {
     }
 }
 
+/// Defect 13 (failover seed 777): the problem became HARD, then was acknowledged, while this
+/// node's daemon was down and before the cluster moved. The other node saw it first
+/// acknowledged and held it (`acknowledged_problems = "skip"`); this node's retention, history
+/// otherwise, shows the problem HARD before anyone acknowledged it. The first status after the
+/// gap, the same HARD problem acknowledged, triggers then acknowledges, as a node that saw it
+/// live would have. A HARD problem of another episode, acknowledged, is still held.
+#[test]
+fn retention_shows_the_problem_was_hard_before_its_acknowledgement() {
+    for v in BOTH {
+        let mut h = Harness::new();
+        ok_then_resync(&mut h, v);
+        let hard = svc(CRITICAL, T0 + 330).changed().json(v);
+        assert!(h.send(hard).before_gap, "{v:?}");
+        let o = h.send(ack_event(v, HOST, SVC, T0 + 340, true, CRITICAL));
+        assert!(o.before_gap, "{v:?}");
+        let acked = svc(CRITICAL, T0 + 350)
+            .hard_change_at(T0 + 330)
+            .ack(2)
+            .json(v);
+        assert!(h.send(acked).before_gap, "{v:?}");
+        let now = svc(CRITICAL, AFTER).hard_change_at(T0 + 330).ack(2).json(v);
+        assert_eq!(h.run([now]), vec![trig(S), ack(S)], "{v:?}");
+        let ok = svc(OK, AFTER + 60).changed().json(v);
+        assert_eq!(h.run([ok]), vec![res(S)], "{v:?}");
+
+        // Another episode: acknowledged before it became HARD, for all this node knows.
+        let mut h = Harness::new();
+        ok_then_resync(&mut h, v);
+        let hard = svc(CRITICAL, T0 + 330).changed().json(v);
+        assert!(h.send(hard).before_gap, "{v:?}");
+        let newer = svc(CRITICAL, AFTER)
+            .hard_change_at(AFTER - 600)
+            .ack(2)
+            .json(v);
+        assert_eq!(h.run([newer]), vec![], "{v:?}: held, acknowledged");
+    }
+}
+
 /// Defect 11 (the rules' half; the daemon pins again the incident of a resolve still queued
 /// at the gap, `e2e_delivery`): with the incident pinned, a problem at the first status after
 /// the gap triggers into it, and only a recovery resolves it.

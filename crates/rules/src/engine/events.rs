@@ -28,12 +28,22 @@ impl Engine {
         };
         if rs.before_gap(st.event_time(), now) {
             out.before_gap = true;
+            // History, except one fact: the problem was HARD before anyone acknowledged it.
+            if st.hard && st.ack == Some(0) && self.is_problem(id.is_host(), Some(st.state)) {
+                if let Some(since) = st.last_hard_state_change {
+                    rs.retained_unacked_hard = Some(since);
+                    restore(store, id, rs);
+                    store.mark_changed(id);
+                    return;
+                }
+            }
             restore(store, id, rs);
             return;
         }
         let before = (!new).then(|| rs.clone());
         rs.seen_at = Some(now);
         let first = new || !rs.known;
+        let retained = rs.retained_unacked_hard.take();
         out.clock_skew = matches!((rs.last_check, st.last_check), (Some(a), Some(b)) if b < a);
         if st.last_check.is_some() {
             rs.last_check = st.last_check;
@@ -60,6 +70,10 @@ impl Engine {
         let mut cause = Trigger {
             host_blocks,
             paging_status: st.state != PENDING && (st.hard || !alerts.hard_only),
+            ack_came_later: first
+                && st.hard
+                && retained.is_some()
+                && retained == st.last_hard_state_change,
             ..Trigger::default()
         };
         if let Some(depth) = st.downtime_depth {

@@ -105,6 +105,9 @@ struct Trigger {
     /// The event is a status of the resource that may page: HARD (or any, without
     /// `hard_only`). Only such a status releases a trigger held for its host.
     paging_status: bool,
+    /// The first status after a resync shows acknowledged a HARD problem that this node's
+    /// Broker retention showed unacknowledged: the acknowledgement does not hold its trigger.
+    ack_came_later: bool,
 }
 
 impl Engine {

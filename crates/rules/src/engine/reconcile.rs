@@ -65,7 +65,10 @@ impl Engine {
         if rs.owed || retrigger {
             let host_blocks = cause.host_blocks
                 || (rs.owed && rs.held == Some(HoldReason::HostDown) && !cause.paging_status);
-            match self.hold_reason(rs, host_blocks) {
+            let hold = self
+                .hold_reason(rs, host_blocks)
+                .filter(|&r| !(cause.ack_came_later && r == HoldReason::Acknowledged));
+            match hold {
                 Some(reason) => {
                     if rs.owed && rs.held != Some(reason) {
                         out.notes.push(Note::Held {
