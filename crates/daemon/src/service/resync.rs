@@ -77,27 +77,6 @@ fn low_decile(mut leads: Vec<i64>) -> Option<i64> {
     leads.get(leads.len() / 10).copied()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::low_decile;
-
-    #[test]
-    fn stale_check_times_do_not_move_the_lead() {
-        // 700 resources seen only in Engine's first statuses (checked 60 s before), 300 since.
-        let mut leads = vec![60; 700];
-        leads.extend(std::iter::repeat_n(1, 300));
-        assert_eq!(low_decile(leads), Some(1));
-    }
-
-    #[test]
-    fn a_few_outliers_do_not_move_it_either() {
-        let mut leads = vec![-3600; 5];
-        leads.extend(std::iter::repeat_n(2, 95));
-        assert_eq!(low_decile(leads), Some(2));
-        assert_eq!(low_decile(Vec::new()), None);
-    }
-}
-
 /// Pin again, in each resource's stale state, the incident a queued resolve was for.
 fn repin_queued_resolves(spool: &mut Spool, last_ingest_ms: i64) -> Result<usize, SpoolError> {
     let mut repinned = 0;
@@ -129,5 +108,26 @@ fn incident_of(queued: &QueuedResolve) -> Incident {
         state: 2,
         acked: false,
         last_trigger_at: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::low_decile;
+
+    #[test]
+    fn stale_check_times_do_not_move_the_lead() {
+        // 700 resources seen only in Engine's first statuses (checked 60 s before), 300 since.
+        let mut leads = vec![60; 700];
+        leads.extend(std::iter::repeat_n(1, 300));
+        assert_eq!(low_decile(leads), Some(1));
+    }
+
+    #[test]
+    fn a_few_outliers_do_not_move_it_either() {
+        let mut leads = vec![-3600; 5];
+        leads.extend(std::iter::repeat_n(2, 95));
+        assert_eq!(low_decile(leads), Some(2));
+        assert_eq!(low_decile(Vec::new()), None);
     }
 }
