@@ -305,6 +305,47 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
     assert!(!s.open_in_pagerduty("other").unwrap());
 }
 
+/// Schema 6 kept resource states in a WITHOUT ROWID table, where a state of about 1 KB spilled
+/// into an overflow page; schema 7 moves them into a rowid table, every column kept.
+#[test]
+fn migration_to_schema_7_keeps_every_resource_state() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Spool::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE resources;
+         CREATE TABLE resources(
+            host_id INTEGER NOT NULL, service_id INTEGER NOT NULL, state TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0, log_seq INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY(host_id, service_id)) WITHOUT ROWID;
+         INSERT INTO resources VALUES (7, 0, '{\"v\":1}', 0, 12), (7, 3, '{\"v\":2}', 0, 0);
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    drop(conn);
+    let mut s = Spool::open(dir.path()).unwrap();
+    let host = s.resource_state(7, 0).unwrap().unwrap();
+    assert_eq!((host.json.as_str(), host.log_seq), ("{\"v\":1}", 12));
+    assert_eq!(s.resource_state(7, 3).unwrap().unwrap().json, "{\"v\":2}");
+    assert!(s.resource_state(7, 4).unwrap().is_none());
+    // Upserts find the rows by resource, as before.
+    let mut b = batch(vec![]);
+    b.states.push(StateRow {
+        resource: ResourceKey {
+            host_id: 7,
+            service_id: 3,
+        },
+        state: "{\"v\":3}".into(),
+    });
+    s.commit_batch(&b).unwrap();
+    assert_eq!(s.resource_state(7, 3).unwrap().unwrap().json, "{\"v\":3}");
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM resources", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2);
+}
+
 /// DESIGN §4.7: after a gap, states written before the resync are stale, the resolves queued
 /// for incidents open in PagerDuty are listed (the daemon pins their incidents again in the
 /// stale states, which stay stale), and what was queued before the gap is collapsed.
