@@ -131,6 +131,7 @@ local function node(name)
     string.format('collapse_after = "%s"', d.collapse_after),
     "[ha]",
     string.format('resync_after = "%s"', P.resync_after),
+    "cluster = true",  -- as the README's pacemaker instructions set it
     "[log]",
     'level = "info"',
     "",

@@ -887,6 +887,65 @@ fn collapse_never_sends_a_useless_resolve() {
     );
 }
 
+/// DESIGN §4.7 with `[ha] cluster = true` (RELIABILITY.md, failover defect 14): the other node
+/// may have opened an incident under a dedup key this node never delivered anything for, so a
+/// collapsed episode keeps its resolve until the key is delivered once — even on a fresh spool.
+/// Once a resolve is delivered, the key is known: the next collapsed episode sends nothing.
+#[test]
+fn a_cluster_node_keeps_the_resolve_of_a_key_it_never_delivered() {
+    let mock = MockPagerDuty::start();
+    let config = Config::new(&mock.url())
+        .set_str("delivery", "collapse_after", "1s")
+        .set("ha", "cluster", "true");
+    let d = Daemon::start(config);
+    let mut other = Svc::new(4050, 40500);
+    d.post_ok(&[other.first_ok()]);
+
+    // The other node opened an incident for `other`; this one sees a new problem and its
+    // recovery, both queued through an outage longer than collapse_after.
+    let outage_episode = |d: &Daemon, other: &mut Svc, what: &str| {
+        mock.set_default(Reply::unavailable());
+        d.post_ok(&[other.critical(what), other.recover()]);
+        std::thread::sleep(Duration::from_millis(2500));
+        mock.set_default(Reply::Accept);
+        assert!(
+            poll_until(WAIT, || {
+                serde_json::from_slice::<Value>(&d.cli(&["status", "--json"]).stdout)
+                    .is_ok_and(|j| j["pending"] == 0)
+            }),
+            "the queue did not drain\n{}",
+            d.log_tail(40)
+        );
+    };
+    outage_episode(&d, &mut other, "CRITICAL: during the first outage");
+    let key = other.dedup_key();
+    let actions = || -> Vec<String> {
+        mock.delivered_by_key()
+            .get(&key)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|r| r.action().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        actions(),
+        ["resolve"],
+        "the trigger is collapsed, the resolve is kept: the other node may have an incident open\n{}",
+        d.log_tail(40)
+    );
+
+    // The key is known now: nothing open in PagerDuty, so the next collapsed episode is silent.
+    outage_episode(&d, &mut other, "CRITICAL: during the second outage");
+    assert_eq!(
+        actions(),
+        ["resolve"],
+        "a useless resolve was sent\n{}",
+        d.log_tail(40)
+    );
+}
+
 /// DESIGN §4.7 (Centreon-HA): a daemon started on a spool idle longer than `[ha] resync_after`
 /// (its node was passive) treats its rule state as unknown and collapses what it queued before
 /// the gap. A problem still present pages again at its next status. A resolve queued before

@@ -284,6 +284,16 @@ impl ResourceState {
         })
     }
 
+    /// A resource first seen while PagerDuty may hold incidents this node does not know of
+    /// (a node of a cluster, or after a resync): a recovery of a problem it does not page
+    /// resolves whatever the other node may have opened.
+    pub fn first_seen_maybe_open() -> ResourceState {
+        ResourceState {
+            maybe_open: true,
+            ..ResourceState::default()
+        }
+    }
+
     /// How far the daemon's clock was ahead of the resource's when its last status was applied.
     pub fn clock_lead(&self) -> Option<i64> {
         Some(self.seen_at? - self.last_check?)

@@ -108,6 +108,8 @@ pub struct Spool {
     gap: Option<Gap>,
     /// The sequence of the last batch committed (see `window`).
     seq: i64,
+    /// PagerDuty may hold incidents this spool does not know of (see `resync`).
+    pagerduty_unknown: bool,
 }
 
 /// Counter: daemon time (ms) of the last batch from Broker committed.
@@ -129,6 +131,7 @@ impl Spool {
             generation: 0,
             gap: None,
             seq: 0,
+            pagerduty_unknown: false,
         };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
@@ -144,6 +147,7 @@ impl Spool {
         spool.generation = spool.counter(RULES_GENERATION)?;
         spool.gap = spool.stored_gap()?;
         spool.seq = spool.counter(window::BATCH_SEQ)?;
+        spool.pagerduty_unknown = spool.counter(resync::PAGERDUTY_UNKNOWN_SINCE)? > 0;
         Ok(spool)
     }
 
@@ -167,6 +171,7 @@ impl Spool {
                 generation: 0,
                 gap: None,
                 seq: 0,
+                pagerduty_unknown: false,
             };
             let version: i64 = spool
                 .conn

@@ -139,15 +139,16 @@ impl Spool {
         )?)
     }
 
-    /// Whether PagerDuty has an incident open for `dedup_key`: a trigger was delivered after the
-    /// last delivered resolve.
+    /// Whether PagerDuty may have an incident open for `dedup_key`: a trigger was delivered after
+    /// the last delivered resolve, or PagerDuty's state for the key is unknown to this spool
+    /// (nothing delivered for it since [`Spool::forget_pagerduty_state`]: the other node of a
+    /// cluster may have opened one).
     pub fn open_in_pagerduty(&self, dedup_key: &str) -> Result<bool> {
+        let sql = format!("SELECT {}", crate::resync::open_or_unknown("?1"));
         Ok(self
             .conn
-            .prepare_cached("SELECT 1 FROM open_in_pagerduty WHERE dedup_key=?1")?
-            .query_row(params![dedup_key], |_| Ok(()))
-            .optional()?
-            .is_some())
+            .prepare_cached(&sql)?
+            .query_row(params![dedup_key], |r| r.get(0))?)
     }
 
     /// Apply completions in one transaction, in order.

@@ -9,6 +9,12 @@
 //! pinned again in the resource's stale state instead ([`Spool::queued_resolves_at_resync`],
 //! [`Spool::repin_stale_state`]), so that the first status after the gap decides: a recovery
 //! resolves it, a problem still there triggers into it.
+//!
+//! What PagerDuty holds is unknown too, key by key, until this spool delivers something for the
+//! key again ([`Spool::forget_pagerduty_state`]): the other node may have opened an incident
+//! this one never heard of, so a collapsed episode keeps its resolve ([`open_or_unknown`]). A
+//! node of a cluster (`[ha] cluster`) starts that way on a fresh spool as well
+//! ([`Spool::set_cluster_member`]).
 
 use crate::{add_counter, set_counter, Result, Spool, LAST_INGEST, RULES_GENERATION};
 use rusqlite::params;
@@ -27,6 +33,24 @@ const GAP_MIDDLE: &str = "resync_gap_middle_ms";
 const GAP_UNTIL: &str = "resync_gap_until_ms";
 const GAP_LEAD: &str = "resync_clock_lead_s";
 const GAP_LEAD_KNOWN: &str = "resync_clock_lead_known";
+/// Counter: since when (daemon ms) PagerDuty's state is unknown for a key this spool has
+/// delivered nothing for; 0 = known, [`CLUSTER_MEMBER`] = since ever (a node of a cluster).
+pub(crate) const PAGERDUTY_UNKNOWN_SINCE: &str = "pagerduty_unknown_since_ms";
+/// [`PAGERDUTY_UNKNOWN_SINCE`] of a cluster node that has not resynced yet.
+const CLUSTER_MEMBER: i64 = 1;
+
+/// SQL: PagerDuty may have an incident open for the dedup key `key` (an SQL expression): one is
+/// open by what this spool delivered, or the key's state is unknown (nothing delivered for it
+/// since [`PAGERDUTY_UNKNOWN_SINCE`]).
+pub(crate) fn open_or_unknown(key: &str) -> String {
+    format!(
+        "(EXISTS(SELECT 1 FROM open_in_pagerduty o WHERE o.dedup_key = {key})
+          OR EXISTS(SELECT 1 FROM counters c
+                    WHERE c.name = '{PAGERDUTY_UNKNOWN_SINCE}' AND c.value > 0
+                    AND NOT EXISTS(SELECT 1 FROM delivered d WHERE d.dedup_key = {key}
+                                   AND d.last_ingested_at_ms >= c.value)))"
+    )
+}
 
 /// A resync's gap, in daemon time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +98,40 @@ impl Spool {
         Ok(())
     }
 
+    /// From `now_ms` on, what PagerDuty holds is unknown for every dedup key until this spool
+    /// delivers something for it (DESIGN §4.7: the other node may have opened or resolved
+    /// incidents meanwhile). A collapsed episode of such a key keeps its resolve; at most one
+    /// resolve per key is spent on a key that had nothing open.
+    pub fn forget_pagerduty_state(&mut self, now_ms: i64) -> Result<()> {
+        set_counter(
+            &self.conn,
+            PAGERDUTY_UNKNOWN_SINCE,
+            now_ms.max(CLUSTER_MEMBER + 1),
+        )?;
+        self.pagerduty_unknown = true;
+        Ok(())
+    }
+
+    /// `[ha] cluster`: this spool is one node's of a cluster, so a dedup key it has delivered
+    /// nothing for may have an incident the other node opened, even on a fresh spool. Off again
+    /// when the setting is removed, unless a resync has made the state unknown since.
+    pub fn set_cluster_member(&mut self, member: bool) -> Result<()> {
+        let since = self.counter(PAGERDUTY_UNKNOWN_SINCE)?;
+        match (member, since) {
+            (true, 0) => set_counter(&self.conn, PAGERDUTY_UNKNOWN_SINCE, CLUSTER_MEMBER)?,
+            (false, CLUSTER_MEMBER) => set_counter(&self.conn, PAGERDUTY_UNKNOWN_SINCE, 0)?,
+            _ => {}
+        }
+        self.pagerduty_unknown = self.counter(PAGERDUTY_UNKNOWN_SINCE)? > 0;
+        Ok(())
+    }
+
+    /// Whether PagerDuty may hold incidents this spool does not know of (a cluster node, or a
+    /// resync): a resource first seen may have one open.
+    pub fn pagerduty_state_unknown(&self) -> bool {
+        self.pagerduty_unknown
+    }
+
     /// The last resync's gap, if any.
     pub fn gap(&self) -> Option<Gap> {
         self.gap
@@ -101,13 +159,14 @@ impl Spool {
     }
 
     /// The resolves queued up to `last_ingest_ms` for dedup keys with an incident open in
-    /// PagerDuty, oldest first.
+    /// PagerDuty, or maybe open ([`Spool::open_in_pagerduty`]), oldest first. Call before
+    /// [`Spool::forget_pagerduty_state`].
     pub fn queued_resolves_at_resync(&self, last_ingest_ms: i64) -> Result<Vec<QueuedResolve>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT host_id, service_id, dedup_key, route, routing_key FROM deliveries
-             WHERE ingested_at_ms <= ?1 AND action = 'resolve'
-             AND dedup_key IN (SELECT dedup_key FROM open_in_pagerduty) ORDER BY id",
-        )?;
+             WHERE ingested_at_ms <= ?1 AND action = 'resolve' AND {} ORDER BY id",
+            open_or_unknown("deliveries.dedup_key")
+        ))?;
         let rows = stmt.query_map(params![last_ingest_ms], |r| {
             Ok(QueuedResolve {
                 host_id: r.get::<_, i64>(0)? as u64,

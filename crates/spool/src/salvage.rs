@@ -111,6 +111,11 @@ pub fn quarantine(dir: &Path, stamp: &str, detail: &str, now_ms: i64) -> Result<
         lost_rows,
     };
     fresh.record_damage(&damage)?;
+    if lost_rows != 0 {
+        // Which incidents are open may be among what was lost: a collapsed episode keeps its
+        // resolve until the key is delivered again.
+        fresh.forget_pagerduty_state(now_ms)?;
+    }
     Ok((fresh, damage))
 }
 

@@ -421,6 +421,89 @@ fn resync_marks_states_stale_lists_needed_resolves_and_collapses_the_stale_queue
     assert_eq!(s.gap(), Some(gap), "the gap survives a reopen");
 }
 
+/// DESIGN §4.7 (RELIABILITY.md, failover defect 14): after a resync, or on any spool of a
+/// cluster node, a dedup key this spool has delivered nothing for since may have an incident
+/// the other node opened: it counts as open (a collapse keeps the resolve) until something is
+/// delivered for it. A queued resolve of such a key is pinned again at a resync.
+#[test]
+fn pagerduty_state_is_unknown_for_keys_not_delivered_since_a_resync_or_on_a_cluster_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let deliver = |s: &mut Spool, key: &str, now: i64| {
+        let head = s
+            .due(RK, now, 10, &|_| false)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.dedup_key == key)
+            .unwrap();
+        s.complete(
+            &[Completion::Done {
+                id: head.id,
+                dedup_key: key.into(),
+            }],
+            now,
+        )
+        .unwrap();
+    };
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert!(!s.pagerduty_state_unknown());
+    assert!(
+        !s.open_in_pagerduty("never").unwrap(),
+        "a single node's fresh spool"
+    );
+
+    s.set_cluster_member(true).unwrap();
+    assert!(s.pagerduty_state_unknown());
+    assert!(
+        s.open_in_pagerduty("never").unwrap(),
+        "a cluster node's fresh spool"
+    );
+    s.commit_batch(&batch(vec![
+        delivery("closed", "trigger", 10),
+        delivery("closed", "resolve", 11),
+    ]))
+    .unwrap();
+    deliver(&mut s, "closed", 20);
+    assert!(
+        s.open_in_pagerduty("closed").unwrap(),
+        "its trigger was delivered"
+    );
+    deliver(&mut s, "closed", 21);
+    assert!(
+        !s.open_in_pagerduty("closed").unwrap(),
+        "its resolve was delivered"
+    );
+    drop(s);
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert!(s.pagerduty_state_unknown(), "survives a reopen");
+    assert!(!s.open_in_pagerduty("closed").unwrap());
+    s.set_cluster_member(false).unwrap();
+    assert!(
+        !s.open_in_pagerduty("never").unwrap(),
+        "the setting removed"
+    );
+
+    // A resync at 100: every key is unknown again, 'closed' included; a resolve queued for
+    // it before the gap is pinned again.
+    s.commit_batch(&batch(vec![delivery("closed", "resolve", 50)]))
+        .unwrap();
+    assert!(s.queued_resolves_at_resync(50).unwrap().is_empty());
+    s.forget_pagerduty_state(100).unwrap();
+    assert!(s.open_in_pagerduty("closed").unwrap());
+    assert_eq!(s.queued_resolves_at_resync(50).unwrap().len(), 1);
+    s.set_cluster_member(false).unwrap();
+    assert!(
+        s.pagerduty_state_unknown(),
+        "a resync is not undone by the setting"
+    );
+    // Known again once something ingested after the resync is delivered for it.
+    s.collapse_before_resync(50, 100).unwrap();
+    s.commit_batch(&batch(vec![delivery("closed", "resolve", 150)]))
+        .unwrap();
+    deliver(&mut s, "closed", 160);
+    assert!(!s.open_in_pagerduty("closed").unwrap());
+    assert!(s.open_in_pagerduty("never").unwrap());
+}
+
 /// A trigger PagerDuty may have taken without an answer (a timeout; a crash before the outcome
 /// was recorded) counts as an incident open in PagerDuty: a collapse then keeps the resolve.
 #[test]

@@ -331,12 +331,16 @@ impl Default for LogConfig {
 pub struct HaConfig {
     /// A spool whose last ingest is older than this starts with its rule state unknown (0 = off).
     pub resync_after: HumanDuration,
+    /// This node is one of a Centreon-HA cluster: the other node may have opened incidents
+    /// this spool never heard of, even when it is fresh.
+    pub cluster: bool,
 }
 
 impl Default for HaConfig {
     fn default() -> Self {
         Self {
             resync_after: HumanDuration::secs(600),
+            cluster: false,
         }
     }
 }

@@ -74,6 +74,9 @@ pub async fn run(
         warn!("{w}");
     }
     let (mut spool, reader) = open_spool(&cfg.spool.dir)?;
+    spool
+        .set_cluster_member(cfg.ha.cluster)
+        .map_err(|e| RunError::Other(e.into()))?;
     let gap = resync::begin_if_idle(&mut spool, cfg.ha.resync_after.0)
         .map_err(|e| RunError::Other(e.into()))?;
     let sender =

@@ -56,6 +56,9 @@ pub(crate) fn quarantine(shared: &Shared, seen: u64, detail: &str) -> bool {
     match spool::quarantine_running(&mut writer, &mut reader, &stamp(now), detail, now) {
         Ok(damage) => {
             shared.spool_epoch.fetch_add(1, Ordering::SeqCst);
+            if let Err(e) = writer.set_cluster_member(shared.loaded.config.ha.cluster) {
+                error!(error = %e, "Cannot record [ha] cluster in the fresh spool.");
+            }
             // States in memory came from the damaged files: read them again from the fresh ones
             // (whose window log starts empty).
             ingest.cache = StateCache::default();

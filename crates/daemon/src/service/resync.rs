@@ -6,8 +6,9 @@
 //! `ResourceState::resynced`), and the incidents whose resolve was still queued pinned again in
 //! their resources' stale states, so that the first status after the gap decides whether they
 //! are resolved (a recovery) or triggered into (the problem is still there, and the other node
-//! may have an incident open under that key). The queue's collapse, after READY, is
-//! `prepare_queue`'s. Touches nothing else.
+//! may have an incident open under that key); then what PagerDuty holds is unknown, key by key,
+//! until something is delivered for the key (a collapsed episode keeps its resolve). The
+//! queue's collapse, after READY, is `prepare_queue`'s. Touches nothing else.
 
 use super::state::now_ms;
 use rules::state::Incident;
@@ -35,6 +36,8 @@ pub(super) fn begin_if_idle(
     };
     spool.begin_resync(now, gap)?;
     let repinned = repin_queued_resolves(spool, last)?;
+    // The other node may have opened or resolved incidents during the gap.
+    spool.forget_pagerduty_state(now)?;
     warn!(
         idle_seconds = (now - last) / 1000,
         repinned,

@@ -173,9 +173,16 @@ impl rules::Store for BatchStore<'_> {
                     }
                 },
                 // First seen soon after a resync: its first events may be from before the gap.
+                // First seen by a node of a cluster, or since a resync: the other node may have
+                // an incident open for it.
                 Ok(None) => gap
                     .filter(|g| now_ms() / 1000 < g.until)
-                    .and_then(ResourceState::first_seen_after),
+                    .and_then(ResourceState::first_seen_after)
+                    .or_else(|| {
+                        self.spool
+                            .pagerduty_state_unknown()
+                            .then(ResourceState::first_seen_maybe_open)
+                    }),
                 Err(e) => {
                     self.cache.read_errors.push(format!("{id}: {e}"));
                     None
