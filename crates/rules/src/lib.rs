@@ -9,6 +9,7 @@
 //! - [`settings`]: the compiled `[alerts]`, `[centreon]` and `[[route]]` configuration.
 
 pub mod engine;
+mod packed;
 pub mod payload;
 pub mod routing;
 pub mod settings;

@@ -31,7 +31,9 @@ use broker::{Context, StateCode};
 use serde::{Deserialize, Serialize};
 
 /// Version of the serialised [`ResourceState`]; bump with a migration in `from_json`.
-pub const STATE_VERSION: u32 = 1;
+/// 2: the fingerprint windows packed in base64, fields at their default left out (a state of
+/// about 1 KB became about 500 bytes); version 1 is read as it is.
+pub const STATE_VERSION: u32 = 2;
 
 /// How many recent full statuses are remembered to recognise replays (DESIGN §4.2).
 pub const REPLAY_WINDOW: usize = 32;
@@ -121,45 +123,64 @@ pub struct Problem {
 
 /// Everything remembered about one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ResourceState {
     pub v: u32,
     /// A status has been seen (a pending one counts): the next one is not a first sight.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub known: bool,
     /// Last HARD state (`None` until known).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hard_state: Option<StateCode>,
     /// Check time of the status that entered `hard_state`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hard_since: Option<i64>,
     /// Last state seen, SOFT or HARD.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<StateCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub owed: bool,
     /// Why the owed trigger is held (for logging transitions once).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<HoldReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack: Option<Ack>,
     /// `scheduled_downtime_depth` of the last full or adaptive status.
+    #[serde(skip_serializing_if = "is_zero")]
     pub downtime_depth: i64,
     /// Keys of the started downtimes seen in downtime events, until a status shows the
     /// resource out of downtime.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "crate::packed")]
     pub downtimes: Vec<u64>,
     /// In downtime, per the most recent of the two sources above.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub in_downtime: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub flapping: bool,
+    #[serde(skip_serializing_if = "is_true")]
     pub notify: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub volatile: bool,
+    #[serde(skip_serializing_if = "is_true")]
     pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
     /// `last_check` of the last full status applied (clock-skew detection).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_check: Option<i64>,
     /// Fingerprints of the last full statuses applied, newest last.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "crate::packed")]
     pub recent: Vec<u64>,
     /// Fingerprint of the last full status seen, applied or recognised as a replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<u64>,
     /// Fingerprints of the last patch events applied, each combined with its anchor.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "crate::packed")]
     pub patches: Vec<u64>,
     /// Keys of the last downtimes that ended: a replay of their start changes nothing.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "crate::packed")]
     pub ended_downtimes: Vec<u64>,
     /// Daemon time (s) the last full status was applied: with `last_check`, where the
     /// resource's clock stands against the daemon's ([`ResourceState::clock_lead`]).
@@ -217,6 +238,14 @@ impl Default for ResourceState {
     }
 }
 
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("resource state version {found} is newer than this binary's {supported}")]
@@ -236,14 +265,23 @@ impl ResourceState {
         struct Version {
             v: u32,
         }
-        let Version { v } = serde_json::from_str(s)?;
-        if v > STATE_VERSION {
-            return Err(StateError::TooNew {
-                found: v,
-                supported: STATE_VERSION,
-            });
+        let too_new = |found| StateError::TooNew {
+            found,
+            supported: STATE_VERSION,
+        };
+        match serde_json::from_str::<ResourceState>(s) {
+            Ok(st) if st.v > STATE_VERSION => Err(too_new(st.v)),
+            // Read in this version's terms: written back as this version.
+            Ok(st) => Ok(ResourceState {
+                v: STATE_VERSION,
+                ..st
+            }),
+            // A newer version may not parse as this one: say it is newer, not damaged.
+            Err(e) => match serde_json::from_str::<Version>(s) {
+                Ok(Version { v }) if v > STATE_VERSION => Err(too_new(v)),
+                _ => Err(e.into()),
+            },
         }
-        Ok(serde_json::from_str(s)?)
     }
 
     /// The rule state is unknown (DESIGN §4.7, a spool idle longer than `[ha] resync_after`):
