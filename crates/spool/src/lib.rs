@@ -38,7 +38,7 @@ mod sync;
 mod window;
 mod writer;
 
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -110,6 +110,8 @@ pub struct Spool {
     seq: i64,
     /// PagerDuty may hold incidents this spool does not know of (see `resync`).
     pagerduty_unknown: bool,
+    /// Daemon time (ms) of the last batch from Broker committed (0: none).
+    last_ingest: i64,
 }
 
 /// Counter: daemon time (ms) of the last batch from Broker committed.
@@ -132,6 +134,7 @@ impl Spool {
             gap: None,
             seq: 0,
             pagerduty_unknown: false,
+            last_ingest: 0,
         };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
@@ -146,7 +149,7 @@ impl Spool {
         schema::migrate(&mut spool.conn, &spool.path)?;
         spool.generation = spool.counter(RULES_GENERATION)?;
         spool.gap = spool.stored_gap()?;
-        spool.seq = spool.counter(window::BATCH_SEQ)?;
+        (spool.seq, spool.last_ingest) = window::newest(&spool.conn)?;
         spool.pagerduty_unknown = spool.counter(resync::PAGERDUTY_UNKNOWN_SINCE)? > 0;
         Ok(spool)
     }
@@ -172,6 +175,7 @@ impl Spool {
                 gap: None,
                 seq: 0,
                 pagerduty_unknown: false,
+                last_ingest: 0,
             };
             let version: i64 = spool
                 .conn
@@ -314,6 +318,14 @@ pub(crate) fn action_of(
     text.parse().map_err(|e: pagerduty::ParseActionError| {
         rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+pub(crate) fn counter_of(conn: &Connection, name: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM counters WHERE name=?1")?
+        .query_row(params![name], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 pub(crate) fn set_counter(conn: &Connection, name: &str, value: i64) -> Result<()> {

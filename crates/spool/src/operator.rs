@@ -68,12 +68,7 @@ impl Spool {
 
     /// A counter kept in the spool (dropped rows, collapsed episodes…).
     pub fn counter(&self, name: &str) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT value FROM counters WHERE name=?1")?
-            .query_row(params![name], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0))
+        crate::counter_of(&self.conn, name)
     }
 
     pub fn add_counter(&mut self, name: &str, delta: i64) -> Result<()> {

@@ -16,7 +16,7 @@
 //! node of a cluster (`[ha] cluster`) starts that way on a fresh spool as well
 //! ([`Spool::set_cluster_member`]).
 
-use crate::{add_counter, set_counter, Result, Spool, LAST_INGEST, RULES_GENERATION};
+use crate::{add_counter, set_counter, Result, Spool, RULES_GENERATION};
 use rusqlite::params;
 
 /// What a resync did.
@@ -77,7 +77,7 @@ pub struct QueuedResolve {
 impl Spool {
     /// Daemon time (ms) of the last batch from Broker committed, if any.
     pub fn last_ingest_ms(&self) -> Result<Option<i64>> {
-        Ok(Some(self.counter(LAST_INGEST)?).filter(|&t| t > 0))
+        Ok(Some(self.last_ingest).filter(|&t| t > 0))
     }
 
     /// Start a new rules generation: every state stored so far is stale (cheap: one counter).

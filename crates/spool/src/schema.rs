@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -87,6 +87,11 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE resources;
      ALTER TABLE resources_v7 RENAME TO resources;
      CREATE UNIQUE INDEX resources_by_resource ON resources(host_id, service_id);",
+    // 7 → 8: a window log row also records the time of the last ingest, so that a batch that
+    // logs fingerprints (every steady batch) touches no counter: the batch sequence and the
+    // last ingest are the newest of the counters and the newest log row (`window`). Resource
+    // states are written as version 2 from now on, which an older binary cannot read.
+    "ALTER TABLE window_log ADD COLUMN ingested_at_ms INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

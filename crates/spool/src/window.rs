@@ -10,7 +10,7 @@
 //! decides what a steady status is: the rules say it.
 
 use crate::{Result, Spool};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// A fingerprint to remember for a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,22 +55,49 @@ impl Spool {
     }
 }
 
-/// Append one batch's entries as one row, and drop the rows below `trim_below`.
+/// Append one batch's entries as one row, recording `last_ingest_ms` with it, and drop the
+/// rows below `trim_below`. Returns whether a row was appended: when none was, the caller
+/// records the sequence and the last ingest in the counters instead ([`newest`]).
 pub(crate) fn put_window(
     tx: &Transaction<'_>,
     seq: i64,
     entries: &[WindowEntry],
     trim_below: Option<i64>,
-) -> Result<()> {
+    last_ingest_ms: i64,
+) -> Result<bool> {
     if !entries.is_empty() {
-        tx.prepare_cached("INSERT INTO window_log(seq, entries) VALUES(?1, ?2)")?
-            .execute(params![seq, encode(entries)])?;
+        tx.prepare_cached(
+            "INSERT INTO window_log(seq, entries, ingested_at_ms) VALUES(?1, ?2, ?3)",
+        )?
+        .execute(params![seq, encode(entries), last_ingest_ms])?;
     }
     if let Some(below) = trim_below {
         tx.prepare_cached("DELETE FROM window_log WHERE seq < ?1")?
             .execute(params![below])?;
     }
-    Ok(())
+    Ok(!entries.is_empty())
+}
+
+/// The sequence of the last batch committed and the last ingest (0: none), as stored: the
+/// counters, unless the newest log row is newer. Every batch either appends a row or writes
+/// the counters, and a row is only dropped by a later batch, so the newer of the two is the
+/// last batch's.
+pub(crate) fn newest(conn: &Connection) -> Result<(i64, i64)> {
+    let counted = (
+        crate::counter_of(conn, BATCH_SEQ)?,
+        crate::counter_of(conn, crate::LAST_INGEST)?,
+    );
+    let logged: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT seq, ingested_at_ms FROM window_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match logged {
+        Some(row) if row.0 > counted.0 => row,
+        _ => counted,
+    })
 }
 
 /// host_id and service_id as LEB128 varints (Centreon's ids are small), the fingerprint as 8

@@ -151,12 +151,19 @@ impl Spool {
             return Ok(self.seq);
         }
         let seq = self.seq + 1;
+        let last_ingest = batch.ingested_at_ms.unwrap_or(self.last_ingest);
         let tx = self.conn.transaction()?;
-        set_counter(&tx, crate::window::BATCH_SEQ, seq)?;
         put_states(&tx, batch, self.generation, seq)?;
-        crate::window::put_window(&tx, seq, &batch.window, batch.trim_window_below)?;
-        if let Some(at) = batch.ingested_at_ms {
-            set_counter(&tx, LAST_INGEST, at)?;
+        let logged = crate::window::put_window(
+            &tx,
+            seq,
+            &batch.window,
+            batch.trim_window_below,
+            last_ingest,
+        )?;
+        if !logged {
+            set_counter(&tx, crate::window::BATCH_SEQ, seq)?;
+            set_counter(&tx, LAST_INGEST, last_ingest)?;
         }
         put_deliveries(&tx, &batch.deliveries)?;
         put_incidents(&tx, batch)?;
@@ -175,6 +182,7 @@ impl Spool {
         }
         tx.commit()?;
         self.seq = seq;
+        self.last_ingest = last_ingest;
         Ok(seq)
     }
 }

@@ -306,7 +306,8 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
 }
 
 /// Schema 6 kept resource states in a WITHOUT ROWID table, where a state of about 1 KB spilled
-/// into an overflow page; schema 7 moves them into a rowid table, every column kept.
+/// into an overflow page; schema 7 moves them into a rowid table, every column kept. Schema 8
+/// adds the last ingest to the window log's rows; the counters still count until it is written.
 #[test]
 fn migration_to_schema_7_keeps_every_resource_state() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,11 +320,17 @@ fn migration_to_schema_7_keeps_every_resource_state() {
             generation INTEGER NOT NULL DEFAULT 0, log_seq INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY(host_id, service_id)) WITHOUT ROWID;
          INSERT INTO resources VALUES (7, 0, '{\"v\":1}', 0, 12), (7, 3, '{\"v\":2}', 0, 0);
+         DROP TABLE window_log;
+         CREATE TABLE window_log(seq INTEGER PRIMARY KEY, entries BLOB NOT NULL);
+         INSERT INTO window_log VALUES (12, x'');
+         INSERT INTO counters VALUES ('batch_seq', 12), ('last_ingest_ms', 1000);
          PRAGMA user_version = 6;",
     )
     .unwrap();
     drop(conn);
     let mut s = Spool::open(dir.path()).unwrap();
+    assert_eq!(s.batch_seq(), 12);
+    assert_eq!(s.last_ingest_ms().unwrap(), Some(1000), "schema 8: from the counters");
     let host = s.resource_state(7, 0).unwrap().unwrap();
     assert_eq!((host.json.as_str(), host.log_seq), ("{\"v\":1}", 12));
     assert_eq!(s.resource_state(7, 3).unwrap().unwrap().json, "{\"v\":2}");
@@ -715,6 +722,69 @@ fn acknowledgements_to_mirror_are_carried_out_of_a_damaged_spool() {
             .collect::<Vec<_>>(),
         vec!["PWAIT01"]
     );
+}
+
+/// A steady batch writes its window log row and no counter (schema 8): the batch sequence and
+/// the last ingest still survive a reopen, whichever of the log and the counters holds the
+/// newest, through trims that empty the log and batches that do not come from Broker.
+#[test]
+fn the_batch_sequence_and_the_last_ingest_survive_a_reopen_without_a_counter_per_batch() {
+    use spool::WindowEntry;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = WindowEntry {
+        host_id: 7,
+        service_id: 1,
+        fingerprint: 1,
+    };
+    let reopen = |s: Spool| {
+        drop(s);
+        let s = Spool::open(dir.path()).unwrap();
+        let seen = (s.batch_seq(), s.last_ingest_ms().unwrap());
+        (s, seen)
+    };
+    let s = Spool::open(dir.path()).unwrap();
+    let (mut s, seen) = reopen(s);
+    assert_eq!(seen, (0, None));
+    for at in [10, 20] {
+        s.commit_batch(&Batch {
+            window: vec![entry],
+            ingested_at_ms: Some(at),
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let (mut s, seen) = reopen(s);
+    assert_eq!(seen, (2, Some(20)), "from the newest log row");
+    // A batch that logs nothing and drops the whole log.
+    s.commit_batch(&Batch {
+        states: vec![StateRow {
+            resource: ResourceKey {
+                host_id: 7,
+                service_id: 1,
+            },
+            state: "{}".into(),
+        }],
+        trim_window_below: Some(3),
+        ingested_at_ms: Some(30),
+        ..Batch::default()
+    })
+    .unwrap();
+    assert!(s.window_log().unwrap().is_empty());
+    let (mut s, seen) = reopen(s);
+    assert_eq!(seen, (3, Some(30)), "from the counters");
+    // Not from Broker: the last ingest stays.
+    s.commit_batch(&batch(vec![delivery("k", "trigger", 35)]))
+        .unwrap();
+    let (mut s, seen) = reopen(s);
+    assert_eq!(seen, (4, Some(30)));
+    s.commit_batch(&Batch {
+        window: vec![entry],
+        ingested_at_ms: Some(50),
+        ..Batch::default()
+    })
+    .unwrap();
+    let (_s, seen) = reopen(s);
+    assert_eq!(seen, (5, Some(50)));
 }
 
 /// The replay window's log: each batch has a sequence, a state row records the one that wrote
