@@ -330,7 +330,11 @@ fn migration_to_schema_7_keeps_every_resource_state() {
     drop(conn);
     let mut s = Spool::open(dir.path()).unwrap();
     assert_eq!(s.batch_seq(), 12);
-    assert_eq!(s.last_ingest_ms().unwrap(), Some(1000), "schema 8: from the counters");
+    assert_eq!(
+        s.last_ingest_ms().unwrap(),
+        Some(1000),
+        "schema 8: from the counters"
+    );
     let host = s.resource_state(7, 0).unwrap().unwrap();
     assert_eq!((host.json.as_str(), host.log_seq), ("{\"v\":1}", 12));
     assert_eq!(s.resource_state(7, 3).unwrap().unwrap().json, "{\"v\":2}");
