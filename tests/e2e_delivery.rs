@@ -852,14 +852,7 @@ fn collapse_never_sends_a_useless_resolve() {
         last_lines(&mock.dump(), 40),
         d.log_tail(40)
     );
-    assert!(
-        poll_until(WAIT, || {
-            serde_json::from_slice::<Value>(&d.cli(&["status", "--json"]).stdout)
-                .is_ok_and(|j| j["pending"] == 0)
-        }),
-        "the queue did not drain\n{}",
-        d.log_tail(40)
-    );
+    assert_drained(&d);
 
     let by_key = mock.delivered_by_key();
     let actions = |key: &str| -> Vec<String> {
@@ -887,6 +880,18 @@ fn collapse_never_sends_a_useless_resolve() {
     );
 }
 
+/// The daemon's queue empties within [`WAIT`].
+fn assert_drained(d: &Daemon) {
+    assert!(
+        poll_until(WAIT, || {
+            serde_json::from_slice::<Value>(&d.cli(&["status", "--json"]).stdout)
+                .is_ok_and(|j| j["pending"] == 0)
+        }),
+        "the queue did not drain\n{}",
+        d.log_tail(40)
+    );
+}
+
 /// DESIGN §4.7 with `[ha] cluster = true` (RELIABILITY.md, failover defect 14): the other node
 /// may have opened an incident under a dedup key this node never delivered anything for, so a
 /// collapsed episode keeps its resolve until the key is delivered once — even on a fresh spool.
@@ -908,14 +913,7 @@ fn a_cluster_node_keeps_the_resolve_of_a_key_it_never_delivered() {
         d.post_ok(&[other.critical(what), other.recover()]);
         std::thread::sleep(Duration::from_millis(2500));
         mock.set_default(Reply::Accept);
-        assert!(
-            poll_until(WAIT, || {
-                serde_json::from_slice::<Value>(&d.cli(&["status", "--json"]).stdout)
-                    .is_ok_and(|j| j["pending"] == 0)
-            }),
-            "the queue did not drain\n{}",
-            d.log_tail(40)
-        );
+        assert_drained(d);
     };
     outage_episode(&d, &mut other, "CRITICAL: during the first outage");
     let key = other.dedup_key();
