@@ -934,6 +934,11 @@ fn a_cluster_node_keeps_the_resolve_of_a_key_it_never_delivered() {
         d.log_tail(40)
     );
 
+    let status: Value = serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["pagerduty_unknown_since_ms"], 1, "{status:#}");
+    let text = String::from_utf8_lossy(&d.cli(&["status"]).stdout).into_owned();
+    assert!(text.contains("[ha] cluster = true"), "{text}");
+
     // The key is known now: nothing open in PagerDuty, so the next collapsed episode is silent.
     outage_episode(&d, &mut other, "CRITICAL: during the second outage");
     assert_eq!(
@@ -1064,5 +1069,9 @@ fn a_spool_idle_longer_than_resync_after_starts_with_its_rule_state_unknown() {
     let status = d.cli(&["status", "--json"]);
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(status["last_resync_ms"].as_i64().is_some(), "{status:#}");
+    assert!(
+        status["pagerduty_unknown_since_ms"].as_i64() > Some(1),
+        "after a resync, PagerDuty's state is unknown: {status:#}"
+    );
     assert!(d.logs().contains("resync_after"), "the resync is logged");
 }

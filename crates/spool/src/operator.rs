@@ -29,6 +29,9 @@ pub struct QueueStats {
     pub rejected: i64,
     /// Daemon time (ms) of the last resync (DESIGN §4.7), if any.
     pub last_resync_ms: Option<i64>,
+    /// PagerDuty's state is unknown for the dedup keys not delivered since this daemon time
+    /// (ms); 1: since ever (`[ha] cluster`). See [`Spool::forget_pagerduty_state`].
+    pub pagerduty_unknown_since_ms: Option<i64>,
 }
 
 impl Spool {
@@ -54,6 +57,8 @@ impl Spool {
             dead_letters,
             rejected,
             last_resync_ms: Some(self.counter("last_resync_ms")?).filter(|&t| t > 0),
+            pagerduty_unknown_since_ms: Some(self.counter(crate::resync::PAGERDUTY_UNKNOWN_SINCE)?)
+                .filter(|&t| t > 0),
         })
     }
 

@@ -55,6 +55,11 @@ pub struct Status {
     /// Daemon time (ms) of the last start on a spool idle longer than `[ha] resync_after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resync_ms: Option<i64>,
+    /// PagerDuty's state is unknown for the dedup keys not delivered since this daemon time
+    /// (ms), 1 meaning since ever (`[ha] cluster = true`): a collapsed episode of such a key
+    /// keeps its resolve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagerduty_unknown_since_ms: Option<i64>,
     /// The spool was found damaged and set aside, and no operator has acknowledged it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spool_damage: Option<spool::Damage>,
@@ -87,6 +92,7 @@ impl Status {
             collapsed: 0,
             spool_bytes,
             last_resync_ms: stats.last_resync_ms,
+            pagerduty_unknown_since_ms: stats.pagerduty_unknown_since_ms,
             spool_damage: None,
             sync: None,
             daemon: None,

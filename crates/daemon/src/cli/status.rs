@@ -130,6 +130,18 @@ pub(super) fn print_status(v: &Status) {
             time_of(at)
         );
     }
+    match v.pagerduty_unknown_since_ms {
+        Some(1) => println!(
+            "  PagerDuty state      unknown for dedup keys never delivered ([ha] cluster = true): \
+             a collapsed episode keeps its resolve"
+        ),
+        Some(at) => println!(
+            "  PagerDuty state      unknown for dedup keys not delivered since {} (a resync, or \
+             a damaged spool): a collapsed episode keeps its resolve",
+            time_of(at)
+        ),
+        None => {}
+    }
     if let Some(d) = &v.spool_damage {
         println!(
             "  SPOOL DAMAGED        at {}: moved aside to {}; {} pending deliveries carried over, {} \
