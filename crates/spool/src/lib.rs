@@ -18,7 +18,7 @@
 //!   delivered trigger opens it, a delivered resolve closes it; a collapsed event is not
 //!   delivered), which decides whether a collapsed episode's resolve is still worth sending.
 //! - **Replay windows.** A status that changed nothing but its resource's replay window is
-//!   logged compactly, one row per batch, instead of rewriting the resource's state
+//!   logged compactly, in page-sized slots overwritten in place, instead of rewriting the resource's state
 //!   ([`Batch::window`], [`Spool::window_log`]).
 //! - **Acknowledgements to mirror** into Centreon (DESIGN §4.6) are rows of their own, one per
 //!   PagerDuty incident, never in the delivery queue ([`Spool::record_acks`]).
@@ -112,6 +112,8 @@ pub struct Spool {
     pagerduty_unknown: bool,
     /// Daemon time (ms) of the last batch from Broker committed (0: none).
     last_ingest: i64,
+    /// The replay window log's slots, as the last commit left them.
+    ring: window::Ring,
 }
 
 /// Counter: daemon time (ms) of the last batch from Broker committed.
@@ -135,6 +137,7 @@ impl Spool {
             seq: 0,
             pagerduty_unknown: false,
             last_ingest: 0,
+            ring: window::Ring::default(),
         };
         // SQLite silently opens a file it may not write read-only: every batch would then be
         // refused until a restart. Refuse to start instead (systemd retries).
@@ -149,7 +152,14 @@ impl Spool {
         schema::migrate(&mut spool.conn, &spool.path)?;
         spool.generation = spool.counter(RULES_GENERATION)?;
         spool.gap = spool.stored_gap()?;
-        (spool.seq, spool.last_ingest) = window::newest(&spool.conn)?;
+        let loaded = window::Ring::load(&spool.conn)?;
+        spool.ring = window::import_legacy(&mut spool.conn, loaded.ring)?;
+        let logged = match loaded.newest {
+            // Imported rows: read what the slots now hold.
+            None => window::Ring::load(&spool.conn)?.newest,
+            some => some,
+        };
+        (spool.seq, spool.last_ingest) = window::newest(&spool.conn, logged)?;
         spool.pagerduty_unknown = spool.counter(resync::PAGERDUTY_UNKNOWN_SINCE)? > 0;
         Ok(spool)
     }
@@ -176,6 +186,7 @@ impl Spool {
                 seq: 0,
                 pagerduty_unknown: false,
                 last_ingest: 0,
+                ring: window::Ring::default(),
             };
             let version: i64 = spool
                 .conn

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -92,6 +92,11 @@ const MIGRATIONS: &[&str] = &[
     // last ingest are the newest of the counters and the newest log row (`window`). Resource
     // states are written as version 2 from now on, which an older binary cannot read.
     "ALTER TABLE window_log ADD COLUMN ingested_at_ms INTEGER NOT NULL DEFAULT 0;",
+    // 8 → 9: the window log in page-sized slots overwritten in place (`window`): a steady
+    // batch no longer inserts a row and frees an older one, which also wrote a B-tree interior
+    // page, a free-list page and the header page. The rows of `window_log` move into slots at
+    // the first start (`window::import_legacy`); the table stays, empty.
+    "CREATE TABLE window_slots(slot INTEGER PRIMARY KEY, data BLOB NOT NULL);",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

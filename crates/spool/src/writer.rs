@@ -154,7 +154,8 @@ impl Spool {
         let last_ingest = batch.ingested_at_ms.unwrap_or(self.last_ingest);
         let tx = self.conn.transaction()?;
         put_states(&tx, batch, self.generation, seq)?;
-        let logged = crate::window::put_window(
+        let mut ring = self.ring.clone();
+        let logged = ring.put(
             &tx,
             seq,
             &batch.window,
@@ -183,6 +184,7 @@ impl Spool {
         tx.commit()?;
         self.seq = seq;
         self.last_ingest = last_ingest;
+        self.ring = ring;
         Ok(seq)
     }
 }

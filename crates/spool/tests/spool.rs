@@ -293,6 +293,7 @@ fn migration_to_schema_2_counts_open_incidents_and_queued_keys_as_open() {
          DROP TABLE damage;
          DROP TABLE sync_acks;
          DROP TABLE window_log;
+         DROP TABLE window_slots;
          ALTER TABLE resources DROP COLUMN log_seq;
          INSERT INTO incidents VALUES (7, 0, 'held', 'h', 'default', 1, 0, 1);
          PRAGMA user_version = 1;",
@@ -321,6 +322,7 @@ fn migration_to_schema_7_keeps_every_resource_state() {
             PRIMARY KEY(host_id, service_id)) WITHOUT ROWID;
          INSERT INTO resources VALUES (7, 0, '{\"v\":1}', 0, 12), (7, 3, '{\"v\":2}', 0, 0);
          DROP TABLE window_log;
+         DROP TABLE window_slots;
          CREATE TABLE window_log(seq INTEGER PRIMARY KEY, entries BLOB NOT NULL);
          INSERT INTO window_log VALUES (12, x'');
          INSERT INTO counters VALUES ('batch_seq', 12), ('last_ingest_ms', 1000);
