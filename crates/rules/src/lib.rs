@@ -20,5 +20,5 @@ pub mod template;
 pub use engine::{Engine, Note, Outcome, Outgoing};
 pub use payload::Names;
 pub use settings::Settings;
-pub use state::{HoldReason, ResourceState};
+pub use state::{HoldReason, ResourceState, REPLAY_WINDOW};
 pub use store::{MemoryStore, Store};

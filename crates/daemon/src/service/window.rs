@@ -8,11 +8,15 @@
 //! sequence the spool may drop it ([`WindowLog::trim_due`]). It touches neither the spool nor
 //! the rules: the ingest path carries what it says.
 //!
+//! Only a resource's last [`REPLAY_WINDOW`] entries are kept: applied to any older state, they
+//! leave the same window, so older ones pin nothing in the spool's log. With a few thousand
+//! resources the log then stays short without any row rewritten.
+//!
 //! Bounded: above [`MAX_ENTRIES`] entries, each batch rewrites the rows of the
 //! [`REWRITE_PER_BATCH`] resources with the oldest entries.
 
 use broker::ResourceId;
-use rules::ResourceState;
+use rules::{ResourceState, REPLAY_WINDOW};
 use spool::LoggedEntry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -50,6 +54,13 @@ impl WindowLog {
         }
         entries.push((seq, fingerprint));
         self.len += 1;
+        if entries.len() > REPLAY_WINDOW {
+            // Pushed out of the window by the newer ones: the oldest entry needed moves on.
+            let (gone, _) = entries.remove(0);
+            self.oldest.remove(&(gone, id));
+            self.oldest.insert((entries[0].0, id));
+            self.len -= 1;
+        }
     }
 
     fn drop_resource(&mut self, id: ResourceId) {
@@ -146,6 +157,33 @@ mod tests {
         log.committed(4, &[], &HashSet::from([id(2)]), None);
         assert_eq!(log.trim_due(5), Some(5));
         assert!(log.to_rewrite().is_empty());
+    }
+
+    #[test]
+    fn a_resource_keeps_its_last_window_of_entries_and_older_ones_pin_nothing() {
+        let mut log = WindowLog::default();
+        let none = HashSet::new();
+        for seq in 1..=40 {
+            log.committed(seq, &[(id(1), 100 + seq as u64)], &none, None);
+        }
+        log.committed(41, &[(id(2), 7)], &none, None);
+        assert_eq!(log.len(), REPLAY_WINDOW + 1);
+        assert_eq!(
+            log.trim_due(42),
+            Some(9),
+            "entries 1 to 8 are out of the window"
+        );
+        // Completing any older state gives the window the whole log would have given.
+        let mut full = ResourceState::default();
+        for fp in 0..50 {
+            full.remember(fp);
+        }
+        let mut kept = full.clone();
+        for seq in 1..=40 {
+            full.remember(100 + seq);
+        }
+        log.complete(id(1), &mut kept, 0);
+        assert_eq!(kept.recent, full.recent);
     }
 
     #[test]
