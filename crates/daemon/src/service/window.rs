@@ -12,17 +12,25 @@
 //! leave the same window, so older ones pin nothing in the spool's log. With a few thousand
 //! resources the log then stays short without any row rewritten.
 //!
-//! Bounded: above [`MAX_ENTRIES`] entries, each batch rewrites the rows of the
-//! [`REWRITE_PER_BATCH`] resources with the oldest entries.
+//! Bounded in memory: above [`MEMORY_BUDGET`] (entries and resources holding them, counted at
+//! what they cost), each batch rewrites the rows of the [`REWRITE_PER_BATCH`] resources with
+//! the oldest entries. A budget rather than an entry count: with a few resources the log keeps
+//! their whole windows and no row is rewritten, with tens of thousands each holds enough
+//! entries that a rewrite is rare, and with hundreds of thousands it costs no more memory.
 
 use broker::ResourceId;
 use rules::{ResourceState, REPLAY_WINDOW};
 use spool::LoggedEntry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Entries kept before rows are rewritten (about 2 MiB of memory at most).
-const MAX_ENTRIES: usize = 65_536;
-/// Rows rewritten per batch while over [`MAX_ENTRIES`].
+/// Memory the log may take before rows are rewritten.
+const MEMORY_BUDGET: usize = 8 << 20;
+/// What an entry costs: 16 bytes in its resource's vector, with the vector's spare capacity.
+const ENTRY_BYTES: usize = 24;
+/// What a resource holding entries costs beside them: its map slot, its vector's allocation
+/// and its place in `oldest`.
+const RESOURCE_BYTES: usize = 96;
+/// Rows rewritten per batch while over [`MEMORY_BUDGET`].
 const REWRITE_PER_BATCH: usize = 2_000;
 
 #[derive(Debug, Default)]
@@ -107,7 +115,7 @@ impl WindowLog {
 
     /// Resources whose rows the next batch should rewrite, the oldest entries first.
     pub fn to_rewrite(&self) -> Vec<ResourceId> {
-        if self.len <= MAX_ENTRIES {
+        if self.len * ENTRY_BYTES + self.pending.len() * RESOURCE_BYTES <= MEMORY_BUDGET {
             return Vec::new();
         }
         self.oldest
@@ -187,11 +195,13 @@ mod tests {
     }
 
     #[test]
-    fn over_the_bound_the_oldest_resources_are_rewritten() {
+    fn over_the_budget_the_oldest_resources_are_rewritten() {
+        // One entry a resource costs 120 bytes: 69,000 of them are within 8 MiB, 70,000 not.
+        let entries: Vec<_> = (0..70_000).map(|n| (id(n), n)).collect();
         let mut log = WindowLog::default();
-        let entries: Vec<_> = (0..MAX_ENTRIES as u64 + 1)
-            .map(|n| (id(n % 3000), n))
-            .collect();
+        log.committed(1, &entries[..69_000], &HashSet::new(), None);
+        assert!(log.to_rewrite().is_empty(), "within the budget");
+        let mut log = WindowLog::default();
         log.committed(1, &entries[..10], &HashSet::new(), None);
         log.committed(2, &entries[10..], &HashSet::new(), None);
         let rewrite = log.to_rewrite();
