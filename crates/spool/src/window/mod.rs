@@ -1,6 +1,6 @@
 //! The replay window's log (DESIGN §4.2, Replays): a status that changed nothing but its
 //! resource's replay window is not stored by rewriting the resource's whole state row; its
-//! fingerprint joins the log, about 12 bytes an entry.
+//! fingerprint joins the log, about 10 bytes an entry.
 //!
 //! Each committed batch has a sequence number; a state row records the sequence of the batch
 //! that wrote it (`resources.log_seq`), so that the log entries newer than a row complete its
