@@ -284,6 +284,20 @@ function H.service_status(host_id, service_id, n, extra)
   return ev
 end
 
+-- The `seq` of each line (the synthetic events carry their number there).
+function H.seqs(lines)
+  local out = {}
+  for _, l in ipairs(lines) do out[#out + 1] = l.seq end
+  return out
+end
+
+-- { a, a + 1, ..., b }.
+function H.range(a, b)
+  local t = {}
+  for i = a, b do t[#t + 1] = i end
+  return t
+end
+
 ------------------------------------------------------------------------------
 
 function H.run()

@@ -3,6 +3,7 @@
 -- restarts and a full Broker queue; the retry interval and its doubling.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local H = require("harness")
+local range = H.range
 
 local function events(n, from)
   local list = {}
@@ -15,11 +16,6 @@ local function accepted_seqs(d)
   local out = {}
   for _, l in ipairs(d:accepted_lines()) do out[#out + 1] = l.seq end
   return out
-end
-local function range(a, b)
-  local t = {}
-  for i = a, b do t[#t + 1] = i end
-  return t
 end
 
 H.test("flush() with an empty buffer returns true without touching the socket", function()

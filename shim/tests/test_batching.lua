@@ -2,21 +2,13 @@
 -- single event alone), the max_buffer_age trigger, and a big generated stream.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local H = require("harness")
+local seqs = H.seqs
+local range = H.range
 
 local function sizes(requests)
   local out = {}
   for _, r in ipairs(requests) do out[#out + 1] = #r.lines end
   return out
-end
-local function seqs(lines)
-  local out = {}
-  for _, l in ipairs(lines) do out[#out + 1] = l.seq end
-  return out
-end
-local function range(a, b)
-  local t = {}
-  for i = a, b do t[#t + 1] = i end
-  return t
 end
 
 H.test("POSTs split by max_buffer_size; write() posts each full batch", function()

@@ -4,20 +4,12 @@
 -- urgent events too; the pacing batches a storm. (See the shim's header, "Urgent events".)
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local H = require("harness")
+local seqs = H.seqs
+local range = H.range
 
 local T0 = 1781000000
 local OLD = T0 - 3600 -- a state change long before
 
-local function seqs(lines)
-  local out = {}
-  for _, l in ipairs(lines) do out[#out + 1] = l.seq end
-  return out
-end
-local function range(a, b)
-  local t = {}
-  for i = a, b do t[#t + 1] = i end
-  return t
-end
 
 -- v3 service status (29): the same HARD state as before, nothing changed at this check.
 local function steady(host_id, service_id, n, extra)

@@ -18,7 +18,7 @@
 #![allow(dead_code)]
 
 use super::mock_http::{self, MockResponse};
-use super::openapi::{HttpRequest, Spec};
+use super::openapi::{numbered_violations, HttpRequest, Spec};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -150,16 +150,12 @@ impl MockCentreon {
     }
 
     pub fn violations(&self) -> Vec<String> {
-        lock(&self.state)
-            .requests
-            .iter()
-            .enumerate()
-            .flat_map(|(i, r)| {
-                r.violations
-                    .iter()
-                    .map(move |v| format!("request {i}: {v}"))
-            })
-            .collect()
+        numbered_violations(
+            lock(&self.state)
+                .requests
+                .iter()
+                .map(|r| r.violations.as_slice()),
+        )
     }
 }
 

@@ -20,6 +20,14 @@
 
 use serde_json::Value;
 
+/// The violations of a mock's requests in order, each prefixed with its request's number.
+pub fn numbered_violations<'a>(per_request: impl Iterator<Item = &'a [String]>) -> Vec<String> {
+    per_request
+        .enumerate()
+        .flat_map(|(i, vs)| vs.iter().map(move |v| format!("request {i}: {v}")))
+        .collect()
+}
+
 /// A request as received by a mock.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
