@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{batch, delivery};
-use spool::{Batch, ResourceKey, Spool, StateRow};
+use common::{batch, delivery, state_row};
+use spool::{Batch, Spool};
 
 /// A steady batch writes its window log row and no counter (schema 8): the batch sequence and
 /// the last ingest still survive a reopen, whichever of the log and the counters holds the
@@ -40,13 +40,7 @@ fn the_batch_sequence_and_the_last_ingest_survive_a_reopen_without_a_counter_per
     assert_eq!(seen, (2, Some(20)), "from the newest log row");
     // A batch that logs nothing and drops the whole log.
     s.commit_batch(&Batch {
-        states: vec![StateRow {
-            resource: ResourceKey {
-                host_id: 7,
-                service_id: 1,
-            },
-            state: "{}".into(),
-        }],
+        states: vec![state_row(7, 1, "{}")],
         trim_window_below: Some(3),
         ingested_at_ms: Some(30),
         ..Batch::default()
@@ -84,13 +78,7 @@ fn the_window_log_keeps_fingerprints_in_order_and_trims() {
     let mut s = Spool::open(dir.path()).unwrap();
     let seq1 = s
         .commit_batch(&Batch {
-            states: vec![StateRow {
-                resource: ResourceKey {
-                    host_id: 7,
-                    service_id: 1,
-                },
-                state: "{}".into(),
-            }],
+            states: vec![state_row(7, 1, "{}")],
             ..Batch::default()
         })
         .unwrap();

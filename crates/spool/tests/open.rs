@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{batch, delivery, rusqlite_connection};
-use spool::{ResourceKey, Spool, SpoolError, StateRow, DB_FILE, SCHEMA_VERSION};
+use common::{batch, delivery, rusqlite_connection, state_row};
+use spool::{Spool, SpoolError, DB_FILE, SCHEMA_VERSION};
 
 #[test]
 fn a_newer_spool_is_refused_and_left_alone() {
@@ -110,13 +110,7 @@ fn migration_to_schema_7_keeps_every_resource_state() {
     assert!(s.resource_state(7, 4).unwrap().is_none());
     // Upserts find the rows by resource, as before.
     let mut b = batch(vec![]);
-    b.states.push(StateRow {
-        resource: ResourceKey {
-            host_id: 7,
-            service_id: 3,
-        },
-        state: "{\"v\":3}".into(),
-    });
+    b.states.push(state_row(7, 3, "{\"v\":3}"));
     s.commit_batch(&b).unwrap();
     assert_eq!(s.resource_state(7, 3).unwrap().unwrap().json, "{\"v\":3}");
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();

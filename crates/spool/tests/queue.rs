@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{batch, delivery, RK};
+use common::{batch, delivery, state_row, RK};
 use pagerduty::Action;
 use spool::{
-    Batch, Completion, NameRow, NewDelivery, RejectedLine, ResourceKey, Spool, StateRow,
-    MAX_KEPT_ROWS,
+    Batch, Completion, NameRow, NewDelivery, RejectedLine, ResourceKey, Spool, MAX_KEPT_ROWS,
 };
 
 #[test]
@@ -49,13 +48,7 @@ fn state_survives_reopen_and_retry_reschedules() {
     {
         let mut s = Spool::open(dir.path()).unwrap();
         let mut b = batch(vec![delivery("a", "trigger", 1)]);
-        b.states.push(StateRow {
-            resource: ResourceKey {
-                host_id: 1,
-                service_id: 2,
-            },
-            state: "{\"v\":1}".into(),
-        });
+        b.states.push(state_row(1, 2, "{\"v\":1}"));
         b.names.push(NameRow {
             resource: ResourceKey {
                 host_id: 1,

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{batch, delivery, RK};
-use spool::{Batch, Completion, ResourceKey, Spool, StateRow};
+use common::{batch, delivery, state_row, RK};
+use spool::{Batch, Completion, Spool};
 
 /// DESIGN §4.7: after a gap, states written before the resync are stale, the resolves queued
 /// for incidents open in PagerDuty are listed (the daemon pins their incidents again in the
@@ -21,13 +21,7 @@ fn resync_marks_states_stale_lists_needed_resolves_and_collapses_the_stale_queue
         delivery("never", "trigger", 3),
         delivery("never", "resolve", 4),
     ]);
-    b.states.push(StateRow {
-        resource: ResourceKey {
-            host_id: 1,
-            service_id: 2,
-        },
-        state: "{}".into(),
-    });
+    b.states.push(state_row(1, 2, "{}"));
     b.ingested_at_ms = Some(5);
     s.commit_batch(&b).unwrap();
     assert_eq!(s.last_ingest_ms().unwrap(), Some(5));
@@ -68,13 +62,7 @@ fn resync_marks_states_stale_lists_needed_resolves_and_collapses_the_stale_queue
     assert!(s.stats().unwrap().last_resync_ms == Some(100));
     // A state written after the resync is current, across a reopen.
     let mut b = Batch::default();
-    b.states.push(StateRow {
-        resource: ResourceKey {
-            host_id: 1,
-            service_id: 2,
-        },
-        state: "{}".into(),
-    });
+    b.states.push(state_row(1, 2, "{}"));
     s.commit_batch(&b).unwrap();
     drop(s);
     let s = Spool::open(dir.path()).unwrap();

@@ -2,7 +2,7 @@
 //! database, and a way to damage one.
 #![allow(dead_code)]
 
-use spool::{Batch, NewDelivery, DB_FILE};
+use spool::{Batch, NewDelivery, ResourceKey, StateRow, DB_FILE};
 
 pub fn delivery(key: &str, action: &str, at: i64) -> NewDelivery {
     NewDelivery {
@@ -41,4 +41,15 @@ pub fn corrupt_middle(dir: &std::path::Path, pages: usize) {
     f.seek(SeekFrom::Start((len / 2) & !4095)).unwrap();
     f.write_all(&vec![0xA5; 4096 * pages]).unwrap();
     f.sync_all().unwrap();
+}
+
+/// A resource state row to store.
+pub fn state_row(host_id: u64, service_id: u64, json: &str) -> StateRow {
+    StateRow {
+        resource: ResourceKey {
+            host_id,
+            service_id,
+        },
+        state: json.into(),
+    }
 }
