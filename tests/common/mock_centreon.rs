@@ -1,19 +1,24 @@
 //! A mock Centreon API v2 (`POST /login`, `GET /monitoring/resources`,
-//! `POST /monitoring/resources/acknowledge`) on 127.0.0.1 under `/centreon/api/latest`, built on
+//! `POST /monitoring/resources/acknowledge`, `GET /monitoring/resources/hosts/{host_id}` and
+//! `…/services/{service_id}`) on 127.0.0.1 under `/centreon/api/latest`, built on
 //! the official OpenAPI excerpt: every request is recorded and validated against
 //! `tests/fixtures/openapi/centreon.json` ([`MockCentreon::violations`] must stay empty), and
 //! every 200 answer it builds is checked against the spec's answer schema too.
 //!
 //! Logins with the configured login and password get a new session token; the other operations
 //! need a valid `X-AUTH-TOKEN` (the API token unless revoked, or a live session token), 401
-//! otherwise. Acknowledgements are answered 204 and kept ([`MockCentreon::acknowledgements`]);
-//! the resource listing answers an empty page (an authenticated call that changes nothing).
+//! otherwise. Acknowledgements are answered 204 and kept ([`MockCentreon::acknowledgements`]),
+//! and their resource is acknowledged from then on: the resource details answer
+//! `"acknowledged": true` (false for any other resource); the resource listing answers an
+//! empty page (an authenticated call that changes nothing).
 //!
 //! Scripts: [`MockCentreon::expire_sessions`] makes the session tokens invalid, as Centreon does
 //! after an hour unused; [`MockCentreon::set_token_valid`] revokes the API token (and makes it
 //! valid again); [`MockCentreon::set_down`] makes acknowledgements answer 503 until switched
 //! back; scripted replies ([`MockCentreon::push_reply`]) answer the next acknowledge requests
-//! (5xx, 401, 403…). Needs `super::mock_http` and `super::openapi`.
+//! (5xx, 401, 403…); [`MockCentreon::take_and_fail`] takes the next one and answers 503, as when
+//! Centreon's answer is lost; [`MockCentreon::set_details_status`] makes the resource details
+//! answer another status. Needs `super::mock_http` and `super::openapi`.
 
 #![allow(dead_code)]
 
@@ -49,6 +54,11 @@ impl Recorded {
         self.request.method == "POST" && self.path == "/monitoring/resources/acknowledge"
     }
 
+    /// `GET /monitoring/resources/hosts/…`: a resource's details.
+    pub fn is_details(&self) -> bool {
+        self.request.method == "GET" && self.path.starts_with("/monitoring/resources/hosts/")
+    }
+
     /// `POST /login`.
     pub fn is_login(&self) -> bool {
         self.request.method == "POST" && self.path == "/login"
@@ -65,6 +75,10 @@ struct State {
     replies: VecDeque<MockResponse>,
     requests: Vec<Recorded>,
     acks: Vec<Value>,
+    /// (host id, service id; 0 for a host) acknowledged so far.
+    acknowledged: Vec<(u64, u64)>,
+    take_and_fail: usize,
+    details_status: Option<u16>,
 }
 
 pub struct MockCentreon {
@@ -89,6 +103,9 @@ impl MockCentreon {
             replies: VecDeque::new(),
             requests: Vec::new(),
             acks: Vec::new(),
+            acknowledged: Vec::new(),
+            take_and_fail: 0,
+            details_status: None,
         }));
         let spec = Arc::new(Spec::centreon());
         let s = state.clone();
@@ -104,6 +121,17 @@ impl MockCentreon {
     /// The next acknowledge request is answered with `reply`.
     pub fn push_reply(&self, reply: MockResponse) {
         lock(&self.state).replies.push_back(reply);
+    }
+
+    /// The next acknowledge request is taken (kept, its resource acknowledged) but answered 503:
+    /// Centreon acted, and the client cannot know.
+    pub fn take_and_fail(&self) {
+        lock(&self.state).take_and_fail += 1;
+    }
+
+    /// The resource details answer `status` (`None`: as usual).
+    pub fn set_details_status(&self, status: Option<u16>) {
+        lock(&self.state).details_status = status;
     }
 
     /// Session tokens stop being valid (401), as after an hour unused.
@@ -206,9 +234,56 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
                 MockResponse::json(503, &json!({"code": 503, "message": "Service Unavailable"}))
             } else if authenticated {
                 st.acks.push(body.clone().unwrap_or(Value::Null));
-                MockResponse::empty(204)
+                if let Some(r) = body.as_ref().and_then(acknowledged_resource) {
+                    st.acknowledged.push(r);
+                }
+                if st.take_and_fail > 0 {
+                    st.take_and_fail -= 1;
+                    MockResponse::json(503, &json!({"code": 503, "message": "Service Unavailable"}))
+                } else {
+                    MockResponse::empty(204)
+                }
             } else {
                 unauthorized()
+            }
+        }
+        ("GET", p) if p.starts_with("/monitoring/resources/hosts/") => {
+            let ids: Vec<Option<u64>> = p["/monitoring/resources/hosts/".len()..]
+                .split('/')
+                .enumerate()
+                .map(|(i, seg)| match i {
+                    1 => (seg == "services").then_some(0),
+                    _ => seg.parse().ok(),
+                })
+                .collect();
+            let resource = match ids.as_slice() {
+                [Some(h)] => Some((*h, 0)),
+                [Some(h), Some(0), Some(s)] => Some((*h, *s)),
+                _ => None,
+            };
+            match (resource, st.details_status) {
+                (_, _) if !authenticated => unauthorized(),
+                (_, Some(status)) => {
+                    MockResponse::json(status, &json!({"code": status, "message": "scripted"}))
+                }
+                (None, None) => {
+                    MockResponse::json(404, &json!({"code": 404, "message": "Not Found"}))
+                }
+                (Some((h, s)), None) => {
+                    let acknowledged = st.acknowledged.contains(&(h, s));
+                    let answer = if s == 0 {
+                        json!({"uuid": format!("h{h}"), "id": h, "name": format!("host{h}"),
+                            "type": "host", "short_type": "h", "acknowledged": acknowledged})
+                    } else {
+                        json!({"uuid": format!("h{h}-s{s}"), "id": s, "name": format!("svc{s}"),
+                            "type": "service", "short_type": "s", "acknowledged": acknowledged,
+                            "parent": {"id": h, "name": format!("host{h}"), "type": "host"}})
+                    };
+                    for v in spec.check_response("GET", p, 200, &answer) {
+                        violations.push(format!("mock answer: {v}"));
+                    }
+                    MockResponse::json(200, &answer)
+                }
             }
         }
         ("GET", "/monitoring/resources") => {
@@ -240,4 +315,15 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
         at,
     });
     resp
+}
+
+/// The resource of an acknowledge body's `resources[0]` (service id 0 for a host).
+fn acknowledged_resource(body: &Value) -> Option<(u64, u64)> {
+    let r = body.pointer("/resources/0")?;
+    let id = r.get("id")?.as_u64()?;
+    match r.get("type")?.as_str()? {
+        "host" => Some((id, 0)),
+        "service" => Some((r.pointer("/parent/id")?.as_u64()?, id)),
+        _ => None,
+    }
 }

@@ -84,17 +84,38 @@ impl Spec {
         None
     }
 
-    fn operation(&self, method: &str, path: &str) -> Option<&Value> {
-        self.doc
-            .get("paths")?
-            .get(path)?
-            .get(method.to_ascii_lowercase())
+    /// The operation for `method path`: the path as written, else the first path template
+    /// (`/hosts/{host_id}`) whose segments match, with the values of its path parameters.
+    fn operation(&self, method: &str, path: &str) -> Option<(&Value, Vec<(String, String)>)> {
+        let paths = self.doc.get("paths")?.as_object()?;
+        let method = method.to_ascii_lowercase();
+        if let Some(op) = paths.get(path).and_then(|p| p.get(&method)) {
+            return Some((op, Vec::new()));
+        }
+        let segments: Vec<&str> = path.split('/').collect();
+        paths.iter().find_map(|(template, item)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut values = Vec::new();
+            for (part, seg) in parts.iter().zip(&segments) {
+                match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) if !seg.is_empty() => {
+                        values.push((name.to_owned(), (*seg).to_owned()))
+                    }
+                    _ if part == seg => {}
+                    _ => return None,
+                }
+            }
+            item.get(&method).map(|op| (op, values))
+        })
     }
 
     /// Every way `req` departs from the specification (empty: valid).
     pub fn check_request(&self, req: &HttpRequest) -> Vec<String> {
         let mut errors = Vec::new();
-        let Some(op) = self.operation(&req.method, &req.path) else {
+        let Some((op, path_values)) = self.operation(&req.method, &req.path) else {
             return vec![format!(
                 "no operation {} {} in the specification",
                 req.method, req.path
@@ -131,6 +152,19 @@ impl Spec {
                         let v = scalar(value, s);
                         self.check_value(&v, s, &format!("query {name}"), &mut errors);
                     }
+                }
+            }
+        }
+        // Path parameters.
+        for (name, value) in &path_values {
+            match param("path", name)
+                .and_then(|p| p.get("schema"))
+                .and_then(|s| self.resolve(s))
+            {
+                None => errors.push(format!("path parameter {name:?} is not declared")),
+                Some(s) => {
+                    let v = scalar(value, s);
+                    self.check_value(&v, s, &format!("path {name}"), &mut errors);
                 }
             }
         }
@@ -227,7 +261,7 @@ impl Spec {
         body: &Value,
     ) -> Vec<String> {
         let mut errors = Vec::new();
-        let Some(op) = self.operation(method, path) else {
+        let Some((op, _)) = self.operation(method, path) else {
             return vec![format!("no operation {method} {path}")];
         };
         let Some(resp) = op

@@ -6,9 +6,11 @@
 //!   incidents only, each with its `incident_key` and its acknowledgers' summaries
 //!   ([`PagerDutyRest::list_acknowledged`]); typed errors ([`RestError`]) that say whether to
 //!   retry (429 with the wait PagerDuty asks for, 5xx, network) or to stop (401/403: configuration).
-//! - [`CentreonClient`]: Centreon API v2, `POST /login` (login file) and
-//!   `POST /monitoring/resources/acknowledge` (one resource per call); a 204 is done; in login
-//!   mode a 401 logs in again once and retries; typed errors ([`CentreonError`]).
+//! - [`CentreonClient`]: Centreon API v2, `POST /login` (login file),
+//!   `POST /monitoring/resources/acknowledge` (one resource per call; a 204 is done) and
+//!   `GET /monitoring/resources/hosts/{id}[/services/{id}]` (whether the resource is
+//!   acknowledged now); in login mode a 401 logs in again once and retries; typed errors
+//!   ([`CentreonError`]).
 //! - [`webhook`]: PagerDuty webhooks V3: `X-PagerDuty-Signature` (HMAC-SHA256, several secrets
 //!   for rotation, constant-time) verified before any parsing, the V3 envelope parsed into
 //!   [`webhook::WebhookEvent`], a [`webhook::ReplayGuard`] and a body limit.

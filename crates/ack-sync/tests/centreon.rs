@@ -276,3 +276,102 @@ async fn check_access_in_login_mode_logs_in_first() {
     assert!(mock.acknowledgements().is_empty());
     assert_eq!(mock.violations(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn is_acknowledged_reads_the_resource_details_and_changes_nothing() {
+    let mock = MockCentreon::start(Some(API_TOKEN), LOGIN, PASSWORD);
+    let c = token_client(&mock, API_TOKEN);
+    let service = service_ack().resource;
+    let host = Resource::Host { host_id: 14 };
+    assert!(!c.is_acknowledged(service).await.unwrap());
+    assert!(!c.is_acknowledged(host).await.unwrap());
+    c.acknowledge(&service_ack()).await.unwrap();
+    assert!(c.is_acknowledged(service).await.unwrap());
+    assert!(!c.is_acknowledged(host).await.unwrap(), "only the service");
+    let paths: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.is_details())
+        .map(|r| format!("{} {} {}", r.request.method, r.path, r.status))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "GET /monitoring/resources/hosts/14/services/27 200",
+            "GET /monitoring/resources/hosts/14 200",
+            "GET /monitoring/resources/hosts/14/services/27 200",
+            "GET /monitoring/resources/hosts/14 200",
+        ]
+    );
+    assert!(mock.requests().iter().filter(|r| r.is_details()).all(|r| r
+        .request
+        .header("x-auth-token")
+        == Some(API_TOKEN)
+        && r.request.body.is_empty()));
+    assert_eq!(mock.acknowledgements().len(), 1, "reading changes nothing");
+
+    // Errors are those of an acknowledgement: 401 in token mode is configuration, 5xx retryable,
+    // 404 (the resource is gone) rejected.
+    mock.set_details_status(Some(503));
+    let e = c.is_acknowledged(service).await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    mock.set_details_status(Some(404));
+    let e = c.is_acknowledged(service).await.unwrap_err();
+    assert!(
+        matches!(e, CentreonError::Rejected { status: 404, .. }),
+        "{e:?}"
+    );
+    mock.set_details_status(None);
+    mock.set_token_valid(false);
+    let e = c.is_acknowledged(service).await.unwrap_err();
+    assert!(e.is_config_error(), "{e:?}");
+    assert!(!format!("{e} {e:?}").contains(API_TOKEN));
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn is_acknowledged_in_login_mode_logs_in_again_when_the_session_expired() {
+    let mock = MockCentreon::start(None, LOGIN, PASSWORD);
+    let c = login_client(&mock, PASSWORD);
+    c.acknowledge(&service_ack()).await.unwrap();
+    mock.expire_sessions();
+    assert!(c.is_acknowledged(service_ack().resource).await.unwrap());
+    assert_eq!(mock.logins(), 2);
+    let statuses: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.path, r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "/login 200",
+            "/monitoring/resources/acknowledge 204",
+            "/monitoring/resources/hosts/14/services/27 401",
+            "/login 200",
+            "/monitoring/resources/hosts/14/services/27 200",
+        ]
+    );
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn is_acknowledged_needs_a_boolean_acknowledged() {
+    // A server that answers 200 with something else (a proxy's page, another API): malformed,
+    // retryable, its text bounded.
+    let server = mock_http::serve(std::sync::Arc::new(|_req| {
+        MockResponse::json(200, &json!({"id": 27, "acknowledged": "yes"}))
+    }));
+    let c = CentreonClient::new(
+        &format!("http://{server}/centreon/api/latest"),
+        CentreonAuth::Token(Secret::new(API_TOKEN)),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = c.is_acknowledged(service_ack().resource).await.unwrap_err();
+    assert!(
+        matches!(e, CentreonError::Malformed { .. }) && e.is_retryable(),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("acknowledged"), "{e}");
+}

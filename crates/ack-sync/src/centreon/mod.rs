@@ -1,4 +1,5 @@
-//! Centreon API v2: `POST {base}/login` and `POST {base}/monitoring/resources/acknowledge`.
+//! Centreon API v2: `POST {base}/login`, `POST {base}/monitoring/resources/acknowledge`, and
+//! `GET {base}/monitoring/resources/hosts/{host_id}[/services/{service_id}]`.
 //!
 //! Names and shapes are those of Centreon's OpenAPI document (`centreon/centreon`,
 //! `centreon/doc/API/centreon-api.yaml`): the login body is `AuthenticationRequest`
@@ -14,6 +15,8 @@
 //!   "is_sticky","with_services":false},"resources":[{"type":"service","id":SID,
 //!   "parent":{"id":HID}}]}` (a host: `{"type":"host","id":HID,"parent":null}`).
 //! - Any 2xx (the API says 204) is done.
+//! - [`CentreonClient::is_acknowledged`] reads the resource's detail (`Monitoring.ServiceDetail`
+//!   or its host counterpart) and returns its `acknowledged`; it changes nothing.
 //! - Login mode ([`CentreonAuth::Login`]): the first call logs in; the token is kept and reused;
 //!   a 401 forgets it, logs in again once and retries once; a second 401, or a login refused
 //!   (400/401/403), is [`CentreonError::Unauthorized`] (configuration).
@@ -29,11 +32,17 @@ use crate::pagerduty_rest::transport_detail;
 use crate::secret::Secret;
 use crate::text::{bounded, bounded_bytes, error_message};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thiserror::Error;
+
+mod error;
+
+use error::done_or_error;
+pub use error::CentreonError;
 
 /// The header Centreon reads the token from (security scheme `Token`).
 const TOKEN_HEADER: &str = "X-AUTH-TOKEN";
@@ -135,82 +144,6 @@ impl Acknowledgement {
     }
 }
 
-/// Why a Centreon call failed. Texts never contain the token nor the password.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CentreonError {
-    /// 401 with an API token, 401 again after a new login, or a login refused: configuration.
-    #[error("Centreon API refused the credentials ({status}): {message}")]
-    Unauthorized {
-        /// The status code.
-        status: u16,
-        /// Centreon's message and what to check.
-        message: String,
-    },
-    /// 403: the API user may not acknowledge (configuration).
-    #[error("Centreon API forbids this user to acknowledge (403): {message}; give the API user the right to acknowledge in Centreon")]
-    Forbidden {
-        /// Centreon's message.
-        message: String,
-    },
-    /// Another 4xx: the request is refused as is (unknown resource, bad body); not retried.
-    #[error("Centreon API rejected the request ({status}): {message}")]
-    Rejected {
-        /// The status code.
-        status: u16,
-        /// Centreon's message.
-        message: String,
-    },
-    /// 5xx, 408, 429 (or an unexpected 1xx/3xx): retry with backoff.
-    #[error("Centreon API failed ({status}): {message}")]
-    Server {
-        /// The status code.
-        status: u16,
-        /// Centreon's message, when any.
-        message: String,
-    },
-    /// No answer: DNS, connection, TLS, timeout. Retry with backoff.
-    #[error("Centreon API unreachable: {detail}")]
-    Network {
-        /// What failed.
-        detail: String,
-    },
-    /// A login answer without `security.token`. Retry with backoff.
-    #[error("Centreon API answered something unexpected: {detail}")]
-    Malformed {
-        /// What was wrong.
-        detail: String,
-    },
-    /// The client could not be built (bad base URL, TLS setup).
-    #[error("Centreon API client: {detail}")]
-    Setup {
-        /// What failed.
-        detail: String,
-    },
-}
-
-impl CentreonError {
-    /// Worth retrying later as is.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            CentreonError::Server { .. }
-                | CentreonError::Network { .. }
-                | CentreonError::Malformed { .. }
-        )
-    }
-
-    /// The configuration (credentials, rights, URL) must change: pause and say so loudly.
-    /// [`CentreonError::Rejected`] is neither: that one request will never pass.
-    pub fn is_config_error(&self) -> bool {
-        matches!(
-            self,
-            CentreonError::Unauthorized { .. }
-                | CentreonError::Forbidden { .. }
-                | CentreonError::Setup { .. }
-        )
-    }
-}
-
 /// A client of Centreon's API v2.
 #[derive(Clone)]
 pub struct CentreonClient {
@@ -297,21 +230,75 @@ impl CentreonClient {
 
     /// Acknowledges one resource (see the module's contract).
     pub async fn acknowledge(&self, ack: &Acknowledgement) -> Result<(), CentreonError> {
-        let body = ack.to_body();
+        let body = &ack.to_body();
+        let a = self
+            .authorized(|token| async move {
+                self.send(
+                    Method::POST,
+                    "/monitoring/resources/acknowledge",
+                    Some(&token),
+                    Some(body),
+                )
+                .await
+            })
+            .await?;
+        done_or_error(a.status, &a.body)
+    }
+
+    /// Whether Centreon shows the resource acknowledged now (`GET
+    /// /monitoring/resources/hosts/{host_id}[/services/{service_id}]`, its `acknowledged`).
+    /// Asked before sending again an acknowledgement whose first sending has no known outcome:
+    /// Centreon may have taken it. The answer lags the acknowledgement by the time Centreon takes
+    /// to apply a command (seconds). Same authentication and errors as
+    /// [`CentreonClient::acknowledge`]; a 200 without a boolean `acknowledged` is
+    /// [`CentreonError::Malformed`].
+    pub async fn is_acknowledged(&self, resource: Resource) -> Result<bool, CentreonError> {
+        let path = &match resource {
+            Resource::Host { host_id } => format!("/monitoring/resources/hosts/{host_id}"),
+            Resource::Service {
+                host_id,
+                service_id,
+            } => format!("/monitoring/resources/hosts/{host_id}/services/{service_id}"),
+        };
+        let a = self
+            .authorized(
+                |token| async move { self.send(Method::GET, path, Some(&token), None).await },
+            )
+            .await?;
+        done_or_error(a.status, &a.body)?;
+        serde_json::from_slice::<Value>(&a.body)
+            .ok()
+            .and_then(|v| v.get("acknowledged").and_then(Value::as_bool))
+            .ok_or_else(|| CentreonError::Malformed {
+                detail: format!(
+                    "{path}: an answer without a boolean \"acknowledged\": {}",
+                    bounded_bytes(&a.body)
+                ),
+            })
+    }
+
+    /// One authenticated call (`call` with the token): in token mode a 401 is
+    /// [`CentreonError::Unauthorized`]; in login mode the session token is reused, and a 401
+    /// logs in again once and calls once more. The answer returned is never a 401.
+    async fn authorized<F, Fut>(&self, call: F) -> Result<Answer, CentreonError>
+    where
+        F: Fn(Secret) -> Fut,
+        Fut: Future<Output = Result<Answer, CentreonError>>,
+    {
         match &self.auth {
             CentreonAuth::Token(token) => {
-                let a = self.post_acknowledge(token, &body).await?;
-                match a.status {
-                    401 => Err(CentreonError::Unauthorized {
+                let a = call(token.clone()).await?;
+                if a.status == 401 {
+                    return Err(CentreonError::Unauthorized {
                         status: 401,
                         message: format!(
                             "{}; check sync.centreon_api_token_file (token {}: expired or revoked?)",
                             error_message(&a.body),
                             token.masked()
                         ),
-                    }),
-                    status => done_or_error(status, &a.body),
+                    });
                 }
+                Ok(a)
             }
             CentreonAuth::Login(credentials) => {
                 let cached = lock(&self.session).clone();
@@ -319,9 +306,9 @@ impl CentreonClient {
                     Some(t) => (t, false),
                     None => (self.fresh_token(credentials).await?, true),
                 };
-                let a = self.post_acknowledge(&token, &body).await?;
+                let a = call(token.clone()).await?;
                 if a.status != 401 {
-                    return done_or_error(a.status, &a.body);
+                    return Ok(a);
                 }
                 if fresh {
                     return Err(unauthorized_after_login(credentials, &a.body));
@@ -329,14 +316,12 @@ impl CentreonClient {
                 // The session expired (Centreon drops tokens unused for an hour): once more.
                 forget(&self.session, &token);
                 let token = self.fresh_token(credentials).await?;
-                let a = self.post_acknowledge(&token, &body).await?;
-                match a.status {
-                    401 => {
-                        forget(&self.session, &token);
-                        Err(unauthorized_after_login(credentials, &a.body))
-                    }
-                    status => done_or_error(status, &a.body),
+                let a = call(token.clone()).await?;
+                if a.status == 401 {
+                    forget(&self.session, &token);
+                    return Err(unauthorized_after_login(credentials, &a.body));
                 }
+                Ok(a)
             }
         }
     }
@@ -349,28 +334,23 @@ impl CentreonClient {
             CentreonAuth::Token(token) => token.clone(),
             CentreonAuth::Login(credentials) => self.fresh_token(credentials).await?,
         };
-        let answer = self
-            .http
-            .get(format!("{}/monitoring/resources?limit=1", self.base))
-            .header(ACCEPT, "application/json")
-            .header(TOKEN_HEADER, token.expose())
-            .send()
-            .await
-            .map_err(|e| CentreonError::Network {
-                detail: transport_detail(&e),
-            })?;
-        let status = answer.status().as_u16();
-        let body = answer.bytes().await.unwrap_or_default();
-        let body = &body[..body.len().min(MAX_RESPONSE_BYTES)];
-        match status {
+        let a = self
+            .send(
+                Method::GET,
+                "/monitoring/resources?limit=1",
+                Some(&token),
+                None,
+            )
+            .await?;
+        match a.status {
             401 => Err(CentreonError::Unauthorized {
-                status,
+                status: 401,
                 message: format!(
                     "{}; check sync.centreon_api_token_file or sync.centreon_login_file",
-                    error_message(body)
+                    error_message(&a.body)
                 ),
             }),
-            status => done_or_error(status, body),
+            status => done_or_error(status, &a.body),
         }
     }
 
@@ -386,7 +366,7 @@ impl CentreonClient {
             "login": credentials.login,
             "password": credentials.password.expose(),
         }}});
-        let a = self.post("/login", None, &body).await?;
+        let a = self.send(Method::POST, "/login", None, Some(&body)).await?;
         match a.status {
             200..=299 => {}
             400 | 401 | 403 => {
@@ -420,27 +400,23 @@ impl CentreonClient {
         }
     }
 
-    async fn post_acknowledge(
+    /// One request (a JSON body when given); the answer's status and the start of its body.
+    async fn send(
         &self,
-        token: &Secret,
-        body: &Value,
-    ) -> Result<Answer, CentreonError> {
-        self.post("/monitoring/resources/acknowledge", Some(token), body)
-            .await
-    }
-
-    async fn post(
-        &self,
+        method: Method,
         path: &str,
         token: Option<&Secret>,
-        body: &Value,
+        body: Option<&Value>,
     ) -> Result<Answer, CentreonError> {
         let mut req = self
             .http
-            .post(format!("{}{path}", self.base))
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
-            .body(body.to_string());
+            .request(method, format!("{}{path}", self.base))
+            .header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
         if let Some(t) = token {
             req = req.header(TOKEN_HEADER, t.expose());
         }
@@ -493,32 +469,6 @@ fn unauthorized_after_login(credentials: &Credentials, body: &[u8]) -> CentreonE
     }
 }
 
-/// A non-401 status of an API call to its outcome.
-fn done_or_error(status: u16, body: &[u8]) -> Result<(), CentreonError> {
-    match status {
-        200..=299 => Ok(()),
-        403 => Err(CentreonError::Forbidden {
-            message: error_message(body),
-        }),
-        401 => Err(CentreonError::Unauthorized {
-            status,
-            message: error_message(body),
-        }),
-        408 | 429 => Err(CentreonError::Server {
-            status,
-            message: error_message(body),
-        }),
-        400..=499 => Err(CentreonError::Rejected {
-            status,
-            message: error_message(body),
-        }),
-        _ => Err(CentreonError::Server {
-            status,
-            message: error_message(body),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,25 +499,6 @@ mod tests {
             host.to_body()["resources"],
             json!([{"type":"host","id":14,"parent":null}])
         );
-    }
-
-    #[test]
-    fn classification() {
-        assert!(done_or_error(204, b"").is_ok());
-        for (status, retry, config) in [
-            (400u16, false, false),
-            (404, false, false),
-            (403, false, true),
-            (401, false, true),
-            (408, true, false),
-            (429, true, false),
-            (500, true, false),
-            (503, true, false),
-        ] {
-            let e = done_or_error(status, b"").unwrap_err();
-            assert_eq!(e.is_retryable(), retry, "{status}");
-            assert_eq!(e.is_config_error(), config, "{status}");
-        }
     }
 
     #[test]
