@@ -45,7 +45,15 @@ The acknowledgement sync (with --sync FILE; DESIGN §4.6), on the same server:
                                `X-AUTH-TOKEN` (the API token file's, or a session's) → 204, the
                                body recorded and checked against DESIGN §4.6's shape; 401 for
                                any other token; the sync control's "centreon" status instead
-                               (a fault window: 503)
+                               (a fault window: 503). A 204 acknowledges its resources[0]
+  GET  /centreon/api/latest/monitoring/resources/hosts/{host_id}/services/{service_id}
+  GET  /centreon/api/latest/monitoring/resources/hosts/{host_id}
+                               the resource's detail (Monitoring.ServiceDetail / host detail):
+                               200 {"id", "uuid", "type", "name", ["parent",] "acknowledged"},
+                               any ids; acknowledged from a 204 above until the Events API takes
+                               a resolve for the resource (custom_details' host_id/service_id,
+                               else the dedup key HID_SID or HID_H), as Centreon drops a sticky
+                               acknowledgement on recovery. 401 and the fault window as above
   GET  /centreon/api/latest/monitoring/resources          an authenticated page of nothing
 The responder: each incident opened is acknowledged, with probability `ack_share` of the sync
 control, `ack_delay` seconds later (seeded per incident number), if it is then still open and
@@ -58,6 +66,7 @@ Sync records (FILE, NDJSON, each written before the answer):
   {"kind": "login", "t", "status"}
   {"kind": "centreon_ack", "t", "status", "auth", "body", "problems"}    problems: [] when valid
   {"kind": "centreon", "t", "method", "path", "status"}                   anything else
+                                       (a resource's detail: "acknowledged" too when 200)
 Sync control (JSON, re-read when its mtime changes): {"ack_share": 0.2, "ack_delay": [2, 8],
 "seed": 1, "centreon": 204 | 503...}.
 
@@ -118,6 +127,7 @@ class Server(ThreadingHTTPServer):
         self.sync_mtime = None
         self.sessions = {}  # Centreon session token -> expiry
         self.logins = 0
+        self.acknowledged = set()  # Centreon: (host_id, service_id) acknowledged; service_id 0: a host
         self.timers = []  # (due, incident id): the responder's acknowledgements
         self.wake = threading.Condition(self.lock)
         super().__init__(addr, Handler)
@@ -194,6 +204,8 @@ class Server(ThreadingHTTPServer):
             inc["resolved"] = t
             del self.open_by_key[key]
             effect = "resolved"
+        if action == "resolve":  # the resource recovered: Centreon drops its (sticky) acknowledgement
+            self.acknowledged.discard(resource_of(entry))
         entry["incident"] = inc["id"] if inc else None
         entry["effect"] = effect
 
@@ -321,6 +333,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(404, b'{"status":"not found"}')
         elif url.path == "/pd/incidents":
             self.pd_listing(t, query)
+        elif url.path.startswith(CENTREON + "/monitoring/resources/hosts/"):
+            self.centreon_detail(t, url.path)
         elif url.path == CENTREON + "/monitoring/resources":
             status = 200 if self.centreon_auth() else 401
             body = {"result": [], "meta": {"page": 1, "limit": 1, "total": 0}} if status == 200 else \
@@ -331,6 +345,41 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(status, json.dumps(body).encode())
         else:
             self._answer(404, b'{"status":"not found"}')
+
+    def centreon_detail(self, t, path):
+        """GET a host's or a service's detail: whether Centreon has it acknowledged now."""
+        server = self.server
+        parts = path[len(CENTREON + "/monitoring/resources/hosts/"):].split("/")
+        if len(parts) == 1 and parts[0].isdigit():
+            key = (int(parts[0]), 0)
+        elif len(parts) == 3 and parts[0].isdigit() and parts[1] == "services" and parts[2].isdigit():
+            key = (int(parts[0]), int(parts[2]))
+        else:
+            self._answer(404, b'{"code":404,"message":"not found"}')
+            return
+        auth = self.centreon_auth()
+        rec = {"kind": "centreon", "t": t, "method": "GET", "path": path}
+        with server.lock:
+            forced = int(server.sync_control().get("centreon", 204))
+            status = 401 if auth is None else forced if forced != 204 else 200
+            rec["status"] = status
+            if status == 200:
+                rec["acknowledged"] = key in server.acknowledged
+            server.sync_record(rec)
+        if status == 401:
+            self._answer(401, b'{"code":401,"message":"Invalid credentials"}')
+        elif status != 200:
+            self._answer(status, json.dumps({"code": status, "message": "mock told to answer %d" % status}).encode())
+        elif key[1] == 0:
+            self._answer(200, json.dumps({"id": key[0], "uuid": "h%d" % key[0], "type": "host",
+                                          "name": "host_%d" % key[0], "parent": None,
+                                          "acknowledged": rec["acknowledged"]}).encode())
+        else:
+            self._answer(200, json.dumps({"id": key[1], "uuid": "h%d-s%d" % key, "type": "service",
+                                          "name": "service_%d" % key[1],
+                                          "parent": {"id": key[0], "uuid": "h%d" % key[0], "type": "host",
+                                                     "name": "host_%d" % key[0]},
+                                          "acknowledged": rec["acknowledged"]}).encode())
 
     def pd_listing(self, t, query):
         server = self.server
@@ -404,6 +453,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status = 204
         with server.lock:
+            if status == 204 and acknowledged_resource(data) is not None:
+                server.acknowledged.add(acknowledged_resource(data))
             server.sync_record({"kind": "centreon_ack", "t": t, "status": status, "auth": auth, "body": data,
                                 "problems": acknowledge_problems(data)})
         if status == 204:
@@ -456,6 +507,37 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._answer(status, json.dumps({"status": "error",
                                              "message": "mock told to answer %d" % status}).encode())
+
+
+def resource_of(event):
+    """(host_id, service_id) of an Events API event or its record (service_id 0: a host):
+    custom_details, else the default dedup key HID_SID / HID_H; None when neither says."""
+    d = ((event.get("payload") or {}).get("custom_details")) or {}
+    h, s = d.get("host_id"), d.get("service_id")
+    if h is None:
+        h, s = event.get("host_id"), event.get("service_id")
+    if h is None:
+        key = event.get("dedup_key") or ""
+        hid, _, sid = key.partition("_")
+        if not (hid.isdigit() and (sid.isdigit() or sid == "H")):
+            return None
+        h, s = int(hid), 0 if sid == "H" else int(sid)
+    try:
+        return int(h), int(s or 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def acknowledged_resource(body):
+    """(host_id, service_id) of an acknowledgement body's resources[0] (0: a host), or None."""
+    res = (body or {}).get("resources") if isinstance(body, dict) else None
+    r = res[0] if isinstance(res, list) and res and isinstance(res[0], dict) else {}
+    if r.get("type") == "service" and isinstance(r.get("id"), int) \
+            and isinstance((r.get("parent") or {}).get("id"), int):
+        return r["parent"]["id"], r["id"]
+    if r.get("type") == "host" and isinstance(r.get("id"), int):
+        return r["id"], 0
+    return None
 
 
 def acknowledge_problems(body):

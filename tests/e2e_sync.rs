@@ -290,6 +290,58 @@ fn centreon_down_then_back_gets_the_acknowledgement_once_across_a_restart() {
     apis.assert_no_violation();
 }
 
+/// An acknowledgement Centreon took whose answer was lost (here a 503 after taking it; in life
+/// a timeout, or the daemon killed between Centreon's 204 and its record): before sending it
+/// again the daemon asks Centreon, which shows the resource acknowledged, so it is not sent
+/// twice. A restart afterwards repeats nothing.
+#[test]
+fn an_acknowledgement_centreon_took_is_not_sent_again_when_its_answer_was_lost() {
+    let events = MockPagerDuty::start();
+    let apis = Apis::start();
+    let mut d = start(config(&events, &apis, Auth::Token));
+    let mut svc = Svc::new(5300, 53000);
+    paged(&d, &events, &mut svc);
+
+    apis.centreon.take_and_fail();
+    apis.acknowledge_incident("PLOST01", &svc.dedup_key(), "Dana Scully");
+    assert!(
+        apis.centreon.wait_for(WAIT, |r| r
+            .iter()
+            .any(|r| r.is_details() && r.status == 200)),
+        "the daemon did not ask Centreon before trying again\n{}",
+        d.log_tail(30)
+    );
+    assert!(
+        poll_until(WAIT, || {
+            let status: Value =
+                serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap_or_default();
+            status["sync"]["pending"] == json!(0)
+        }),
+        "still pending\n{}",
+        d.log_tail(30)
+    );
+    assert!(
+        d.logs().contains("Already acknowledged in Centreon"),
+        "{}",
+        d.log_tail(30)
+    );
+    let posts = |apis: &Apis| {
+        apis.centreon
+            .requests()
+            .iter()
+            .filter(|r| r.is_acknowledge())
+            .count()
+    };
+    assert_eq!(posts(&apis), 1, "sent once: the first attempt was taken");
+    assert_eq!(acks_for(&apis, &svc).len(), 1);
+    assert!(d.sigterm(WAIT).is_some_and(|s| s.success()));
+    d.spawn();
+    d.wait_ready(WAIT);
+    wait_listings(&apis, 2);
+    assert_eq!(posts(&apis), 1, "a restart repeated it");
+    apis.assert_no_violation();
+}
+
 #[test]
 fn an_expired_session_logs_in_again_and_a_refused_token_pauses_loudly() {
     // Login mode: the session expires; the next acknowledgement logs in again.

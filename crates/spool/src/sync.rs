@@ -149,11 +149,38 @@ impl Spool {
         Ok(())
     }
 
-    /// Try again at `due_at_ms`.
+    /// An attempt starts: counted, durably, before the request leaves, and the row due again at
+    /// `due_at_ms` should its outcome never be recorded (the daemon killed while Centreon
+    /// answered). A row with `attempts > 0` may have been taken by Centreon already.
+    pub fn ack_attempt(&mut self, incident_id: &str, due_at_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sync_acks SET due_at_ms = ?2, attempts = attempts + 1
+             WHERE incident_id = ?1 AND done_at_ms IS NULL",
+            params![incident_id, due_at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Centreon turned the attempt away before acting on it (credentials, rights): it does not
+    /// count, and the row is due again at `due_at_ms`.
+    pub fn ack_turned_away(
+        &mut self,
+        incident_id: &str,
+        due_at_ms: i64,
+        error: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sync_acks SET due_at_ms = ?2, last_error = ?3, attempts = max(attempts - 1, 0)
+             WHERE incident_id = ?1",
+            params![incident_id, due_at_ms, error],
+        )?;
+        Ok(())
+    }
+
+    /// The attempt failed: try again at `due_at_ms`.
     pub fn ack_retry(&mut self, incident_id: &str, due_at_ms: i64, error: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE sync_acks SET due_at_ms = ?2, attempts = attempts + 1, last_error = ?3
-             WHERE incident_id = ?1",
+            "UPDATE sync_acks SET due_at_ms = ?2, last_error = ?3 WHERE incident_id = ?1",
             params![incident_id, due_at_ms, error],
         )?;
         Ok(())

@@ -56,13 +56,35 @@ fn acknowledgements_to_mirror_are_one_row_per_incident_and_survive_a_reopen() {
     let due = s.due_acks(10, 10).unwrap();
     assert_eq!(due.len(), 1, "one row per incident");
     assert_eq!((due[0].who.as_str(), due[0].attempts), ("Jane Doe", 0));
+    // An attempt is recorded before it leaves: killed before its outcome is recorded, the row
+    // comes back, later, as tried once (Centreon may have it).
+    s.ack_attempt("PT4KHLK", 40).unwrap();
+    drop(s);
+    let mut s = Spool::open(dir.path()).unwrap();
+    assert!(
+        s.due_acks(39, 10).unwrap().is_empty(),
+        "not before the grace"
+    );
+    let due = s.due_acks(40, 10).unwrap();
+    assert_eq!(due[0].attempts, 1, "the attempt survived the reopen");
+    s.ack_attempt("PT4KHLK", 45).unwrap();
+    s.ack_turned_away("PT4KHLK", 45, "Centreon: 401").unwrap();
+    assert_eq!(
+        s.due_acks(45, 10).unwrap()[0].attempts,
+        1,
+        "turned away: not counted"
+    );
+    s.ack_attempt("PT4KHLK", 45).unwrap();
     s.ack_retry("PT4KHLK", 50, "Centreon: 503").unwrap();
     assert!(s.due_acks(49, 10).unwrap().is_empty());
     assert_eq!(s.next_ack_due().unwrap(), Some(50));
     drop(s);
     let mut s = Spool::open(dir.path()).unwrap();
     let due = s.due_acks(50, 10).unwrap();
-    assert_eq!(due[0].attempts, 1, "the retry survived the reopen");
+    assert_eq!(
+        due[0].attempts, 2,
+        "one count per attempt; the retry survived the reopen"
+    );
     s.ack_done("PT4KHLK", 60, None).unwrap();
     s.ack_done("PT4KHLK", 61, None).unwrap();
     let stats = s.sync_stats().unwrap();

@@ -1,11 +1,17 @@
 //! The mirror: the spool's pending acknowledgements set in Centreon
 //! (`POST /monitoring/resources/acknowledge`), oldest first.
 //!
-//! Contract: a 204 is done, recorded at once (a restart never repeats it); a failure that may
-//! pass (5xx, network, a login answer without token) is retried with backoff per row; a
-//! configuration error (401 with an API token, 401 again after a new login, 403) pauses the
-//! mirror loudly and it probes again every `[delivery] config_probe`; a request Centreon will
-//! never take (another 4xx: the resource is gone) is recorded as refused and logged.
+//! Contract: a 204 is done, recorded at once; a failure that may pass (5xx, network, a login
+//! answer without token) is retried with backoff per row; a configuration error (401 with an
+//! API token, 401 again after a new login, 403) pauses the mirror loudly and it probes again
+//! every `[delivery] config_probe`; a request Centreon will never take (another 4xx: the
+//! resource is gone) is recorded as refused and logged.
+//!
+//! Each attempt is recorded before it leaves. A row tried before has an unknown outcome at
+//! worst (a timeout; the daemon killed between Centreon's 204 and its record, in which case the
+//! row is due again [`OUTCOME_GRACE`] later): before sending it again the mirror asks Centreon
+//! whether the resource is acknowledged (`GET /monitoring/resources/hosts/…`) and, if so, records
+//! it done without sending. If Centreon cannot tell, it is sent: twice rather than never.
 
 use super::{backoff, wait, Role};
 use crate::config::{PagerDutyConfig, SyncSettings};
@@ -22,6 +28,10 @@ use tracing::{error, info, warn};
 const RETRY_MIN: Duration = Duration::from_secs(5);
 /// Rows read per round.
 const ROUND: usize = 50;
+/// When an attempt's outcome was never recorded (the daemon killed while Centreon answered),
+/// the row is due again this long after it left, and Centreon is asked first whether it took
+/// it: long enough for Centreon to have applied the command it answered 204 to.
+const OUTCOME_GRACE: Duration = Duration::from_secs(15);
 
 pub(super) struct Mirror {
     client: CentreonClient,
@@ -84,44 +94,86 @@ impl Mirror {
             }
         };
         for row in due {
-            let ack = acknowledgement(sync, &row);
-            let result = self.client.acknowledge(&ack).await;
-            let now = now_ms();
-            match result {
-                Ok(()) => {
-                    sync.shared.metrics.add(Counter::SyncMirrored, 1);
-                    sync.shared.sync.centreon_ok();
-                    info!(dedup_key = %row.dedup_key, incident = %row.incident_id, who = %row.who, "Acknowledged in Centreon, as in PagerDuty.");
-                    store(sync, move |s| s.ack_done(&row.incident_id, now, None)).await;
-                }
-                Err(e) if e.is_config_error() => {
-                    sync.shared.metrics.add(Counter::SyncErrors, 1);
-                    error!(error = %e, "Centreon's API refused the sync's credentials or rights: acknowledgements from PagerDuty are not mirrored until it is fixed ([sync] centreon_api_token_file or centreon_login_file; check with centreon-pagerduty send-test --sync).");
-                    sync.shared.sync.paused(now, format!("Centreon API: {e}"));
-                    return true;
-                }
-                Err(e) if e.is_retryable() => {
-                    sync.shared.metrics.add(Counter::SyncErrors, 1);
-                    let wait = backoff(RETRY_MIN, row.attempts);
-                    warn!(error = %e, dedup_key = %row.dedup_key, retry_in_s = wait.as_secs(), "Centreon's API failed; the acknowledgement will be tried again.");
-                    sync.shared.sync.failed(now, format!("Centreon API: {e}"));
-                    let due = now + wait.as_millis() as i64;
-                    let text = e.to_string();
-                    store(sync, move |s| s.ack_retry(&row.incident_id, due, &text)).await;
-                }
-                Err(e) => {
-                    sync.shared.metrics.add(Counter::SyncErrors, 1);
-                    error!(error = %e, dedup_key = %row.dedup_key, "Centreon refused the acknowledgement; it is not tried again.");
-                    sync.shared.sync.failed(now, format!("Centreon API: {e}"));
-                    let text = e.to_string();
-                    store(sync, move |s| {
-                        s.ack_done(&row.incident_id, now, Some(&text))
-                    })
-                    .await;
-                }
+            if self.mirror(sync, row).await {
+                return true;
             }
         }
         false
+    }
+
+    /// Set one acknowledgement; true when a configuration error paused the mirror.
+    async fn mirror(&self, sync: &Arc<Role>, row: PendingAck) -> bool {
+        let ack = acknowledgement(sync, &row);
+        if row.attempts > 0 && self.taken_already(&row, ack.resource).await {
+            let now = now_ms();
+            sync.shared.metrics.add(Counter::SyncMirrored, 1);
+            sync.shared.sync.centreon_ok();
+            store(sync, move |s| s.ack_done(&row.incident_id, now, None)).await;
+            return false;
+        }
+        let id = row.incident_id.clone();
+        let unknown_after = now_ms() + OUTCOME_GRACE.as_millis() as i64;
+        store(sync, move |s| s.ack_attempt(&id, unknown_after)).await;
+        let result = self.client.acknowledge(&ack).await;
+        let now = now_ms();
+        match result {
+            Ok(()) => {
+                sync.shared.metrics.add(Counter::SyncMirrored, 1);
+                sync.shared.sync.centreon_ok();
+                info!(dedup_key = %row.dedup_key, incident = %row.incident_id, who = %row.who, "Acknowledged in Centreon, as in PagerDuty.");
+                store(sync, move |s| s.ack_done(&row.incident_id, now, None)).await;
+            }
+            Err(e) if e.is_config_error() => {
+                sync.shared.metrics.add(Counter::SyncErrors, 1);
+                error!(error = %e, "Centreon's API refused the sync's credentials or rights: acknowledgements from PagerDuty are not mirrored until it is fixed ([sync] centreon_api_token_file or centreon_login_file; check with centreon-pagerduty send-test --sync).");
+                sync.shared.sync.paused(now, format!("Centreon API: {e}"));
+                // Turned away, not taken: due again when the probe finds the access back.
+                let text = e.to_string();
+                store(sync, move |s| {
+                    s.ack_turned_away(&row.incident_id, now, &text)
+                })
+                .await;
+                return true;
+            }
+            Err(e) if e.is_retryable() => {
+                sync.shared.metrics.add(Counter::SyncErrors, 1);
+                let wait = backoff(RETRY_MIN, row.attempts);
+                warn!(error = %e, dedup_key = %row.dedup_key, retry_in_s = wait.as_secs(), "Centreon's API failed; the acknowledgement will be tried again.");
+                sync.shared.sync.failed(now, format!("Centreon API: {e}"));
+                let due = now + wait.as_millis() as i64;
+                let text = e.to_string();
+                store(sync, move |s| s.ack_retry(&row.incident_id, due, &text)).await;
+            }
+            Err(e) => {
+                sync.shared.metrics.add(Counter::SyncErrors, 1);
+                error!(error = %e, dedup_key = %row.dedup_key, "Centreon refused the acknowledgement; it is not tried again.");
+                sync.shared.sync.failed(now, format!("Centreon API: {e}"));
+                let text = e.to_string();
+                store(sync, move |s| {
+                    s.ack_done(&row.incident_id, now, Some(&text))
+                })
+                .await;
+            }
+        }
+        false
+    }
+
+    /// Whether Centreon already shows the resource acknowledged, for a row tried before whose
+    /// outcome may be unknown (a timeout, or the daemon killed before it recorded Centreon's
+    /// 204). When Centreon cannot tell, the acknowledgement is sent again: twice rather than
+    /// never.
+    async fn taken_already(&self, row: &PendingAck, resource: Resource) -> bool {
+        match self.client.is_acknowledged(resource).await {
+            Ok(true) => {
+                info!(dedup_key = %row.dedup_key, incident = %row.incident_id, who = %row.who, "Already acknowledged in Centreon (an earlier attempt was taken, or someone acknowledged it there); not sent again.");
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                warn!(error = %e, dedup_key = %row.dedup_key, "Cannot ask Centreon whether an earlier attempt was taken; the acknowledgement is sent again.");
+                false
+            }
+        }
     }
 }
 
