@@ -22,7 +22,7 @@ use spool::PendingAck;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// First wait after a failure; doubles per failure of the same row.
 const RETRY_MIN: Duration = Duration::from_secs(5);
@@ -169,8 +169,13 @@ impl Mirror {
                 true
             }
             Ok(false) => false,
+            // Centreon down or slow: the sending below fails too, and says so.
+            Err(e) if e.is_retryable() => {
+                debug!(error = %e, dedup_key = %row.dedup_key, "Cannot ask Centreon whether an earlier attempt was taken; the acknowledgement is sent again.");
+                false
+            }
             Err(e) => {
-                warn!(error = %e, dedup_key = %row.dedup_key, "Cannot ask Centreon whether an earlier attempt was taken; the acknowledgement is sent again.");
+                warn!(error = %e, dedup_key = %row.dedup_key, "Cannot ask Centreon whether an earlier attempt was taken (can the API user see the resource?); the acknowledgement is sent again.");
                 false
             }
         }
