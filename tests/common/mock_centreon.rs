@@ -248,17 +248,12 @@ fn handle(state: &Mutex<State>, spec: &Spec, req: HttpRequest) -> MockResponse {
             }
         }
         ("GET", p) if p.starts_with("/monitoring/resources/hosts/") => {
-            let ids: Vec<Option<u64>> = p["/monitoring/resources/hosts/".len()..]
+            let segments: Vec<&str> = p["/monitoring/resources/hosts/".len()..]
                 .split('/')
-                .enumerate()
-                .map(|(i, seg)| match i {
-                    1 => (seg == "services").then_some(0),
-                    _ => seg.parse().ok(),
-                })
                 .collect();
-            let resource = match ids.as_slice() {
-                [Some(h)] => Some((*h, 0)),
-                [Some(h), Some(0), Some(s)] => Some((*h, *s)),
+            let resource: Option<(u64, u64)> = match segments.as_slice() {
+                [h] => h.parse().ok().map(|h| (h, 0)),
+                [h, "services", s] => h.parse().ok().zip(s.parse().ok()),
                 _ => None,
             };
             match (resource, st.details_status) {
