@@ -4,15 +4,16 @@
 //! [`HEADER_TIMEOUT`], a body within [`BODY_TIMEOUT`], and a connection lives at most
 //! [`CONNECTION_LIFETIME`].
 
+use super::body::{self, BodyPool, ReadError};
 use super::types::MAX_BODY_BYTES;
 use crate::service::ingest::{self, IngestError};
 use crate::service::state::Shared;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(crate::api::operator::acknowledge_damage),
         )
         .layer(DefaultBodyLimit::disable())
+        .layer(Extension(Arc::new(BodyPool::default())))
         .with_state(shared)
 }
 
@@ -79,40 +81,43 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 async fn post_events(
     State(shared): State<Arc<Shared>>,
+    Extension(bodies): Extension<Arc<BodyPool>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(len) = headers
+    let expected = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > MAX_BODY_BYTES {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB");
-        }
+        .and_then(|v| v.parse::<usize>().ok());
+    if expected.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB");
     }
     check_agent(&headers);
-    let bytes: Bytes = match tokio::time::timeout(
+    let mut buf = bodies.take();
+    let read = tokio::time::timeout(
         BODY_TIMEOUT,
-        axum::body::to_bytes(body, MAX_BODY_BYTES),
+        body::read_into(body, MAX_BODY_BYTES, expected, &mut buf),
     )
-    .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            return if too_large {
-                error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB")
-            } else {
-                error(StatusCode::BAD_REQUEST, "could not read the body")
-            };
+    .await;
+    match read {
+        Ok(Ok(())) => {}
+        Ok(Err(ReadError::TooLarge)) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 16 MiB")
+        }
+        Ok(Err(ReadError::Broken(e))) => {
+            debug!(error = %e, "A batch's body could not be read.");
+            return error(StatusCode::BAD_REQUEST, "could not read the body");
         }
         Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body not received in time"),
-    };
+    }
     let shared2 = shared.clone();
-    match tokio::task::spawn_blocking(move || ingest::process(&shared2, &bytes)).await {
+    let processed = tokio::task::spawn_blocking(move || {
+        let reply = ingest::process(&shared2, &buf);
+        bodies.give_back(buf);
+        reply
+    })
+    .await;
+    match processed {
         Ok(Ok(reply)) => (StatusCode::OK, Json(reply)).into_response(),
         Ok(Err(IngestError::Full(why))) => error(StatusCode::SERVICE_UNAVAILABLE, &why),
         Ok(Err(IngestError::Storage(why) | IngestError::Damaged(why) | IngestError::Io(why))) => {

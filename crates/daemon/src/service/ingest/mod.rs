@@ -26,10 +26,17 @@ use tracing::{debug, error, warn};
 /// Bytes of a rejected line kept for inspection.
 const REJECTED_LINE_KEPT: usize = 512;
 
-/// The non-empty lines of an NDJSON body, trimmed.
+/// The non-empty lines of an NDJSON body, trimmed. The newlines are found with `memchr` (many
+/// bytes at a time): splitting byte by byte was a twentieth of a steady batch's time.
 pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
-    body.split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
+        .map(move |end| {
+            let line = &body[start..end];
+            start = end + 1;
+            line.trim_ascii()
+        })
         .filter(|l| !l.is_empty())
 }
 
