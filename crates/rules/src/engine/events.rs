@@ -40,7 +40,7 @@ impl Engine {
             restore(store, id, rs);
             return;
         }
-        let before = (!new).then(|| rs.clone());
+        let before = (!new).then(|| snapshot(&mut rs));
         rs.seen_at = Some(now);
         let first = new || !rs.known;
         let retained = rs.retained_unacked_hard.take();

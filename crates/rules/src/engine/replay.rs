@@ -79,13 +79,14 @@ pub(super) fn snapshot(rs: &mut ResourceState) -> ResourceState {
     before
 }
 
-/// Put the state back after a full status: a new resource is inserted; a status that changed
-/// nothing but the replay window and the times (last check, seen) is only `remembered` (its
-/// fingerprint must survive a restart, see [`put`]); any other is marked changed.
+/// Put the state back after a full status (`before` is its [`snapshot`]): a new resource is
+/// inserted; a status that changed nothing but the replay window and the times (last check,
+/// seen) is only `remembered` (its fingerprint must survive a restart, see [`put`]); any other
+/// is marked changed.
 pub(super) fn put_status(
     store: &mut impl Store,
     id: ResourceId,
-    rs: ResourceState,
+    mut rs: ResourceState,
     before: Option<ResourceState>,
     new: bool,
     fingerprint: u64,
@@ -98,8 +99,11 @@ pub(super) fn put_status(
         before.last_check = rs.last_check;
         before.seen_at = rs.seen_at;
         before.anchor = rs.anchor;
-        before.recent.clone_from(&rs.recent);
-        before == rs
+        // `before` is a snapshot: its window is empty; compare without `rs`'s.
+        let recent = std::mem::take(&mut rs.recent);
+        let same = before == rs;
+        rs.recent = recent;
+        same
     });
     if let Some(slot) = store.resource(id) {
         *slot = rs;
