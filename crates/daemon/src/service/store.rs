@@ -10,7 +10,7 @@
 
 use super::state::now_ms;
 use super::window::WindowLog;
-use broker::ResourceId;
+use broker::{IdMap, IdSet, ResourceId};
 use rules::state::{Gap, ResourceState};
 use rules::Engine;
 use spool::{NameRow, ResourceKey, Spool, StateRow};
@@ -21,7 +21,7 @@ fn key(id: ResourceId) -> ResourceKey {
         service_id: id.service_id,
     }
 }
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Above this many cached resources, the entries the last batch did not touch are dropped
 /// after its commit: memory stays bounded whatever the number of resources (a state is about
@@ -30,8 +30,8 @@ const MAX_CACHED: usize = 20_000;
 
 #[derive(Default)]
 pub struct StateCache {
-    states: HashMap<ResourceId, Option<ResourceState>>,
-    names: HashMap<ResourceId, Option<String>>,
+    states: IdMap<Option<ResourceState>>,
+    names: IdMap<Option<String>>,
     /// The replay window entries no state row covers yet.
     pub window: WindowLog,
     /// Failed reads (damaged rows), for the operator's log.
@@ -42,9 +42,9 @@ pub struct StateCache {
 pub struct BatchStore<'a> {
     pub cache: &'a mut StateCache,
     pub spool: &'a Spool,
-    pub touched: HashSet<ResourceId>,
-    pub changed: HashSet<ResourceId>,
-    pub changed_names: HashSet<ResourceId>,
+    pub touched: IdSet,
+    pub changed: IdSet,
+    pub changed_names: IdSet,
     /// Statuses that changed nothing but their resource's replay window: (resource, fingerprint).
     pub remembered: Vec<(ResourceId, u64)>,
 }
@@ -54,9 +54,9 @@ impl<'a> BatchStore<'a> {
         Self {
             cache,
             spool,
-            touched: HashSet::new(),
-            changed: HashSet::new(),
-            changed_names: HashSet::new(),
+            touched: IdSet::default(),
+            changed: IdSet::default(),
+            changed_names: IdSet::default(),
             remembered: Vec::new(),
         }
     }
@@ -110,7 +110,7 @@ impl BatchStore<'_> {
     /// batch (`sent`: resource → display name), deletions for changed ones without incident.
     pub fn incident_rows(
         &self,
-        sent: &HashMap<ResourceId, String>,
+        sent: &IdMap<String>,
         now_ms: i64,
     ) -> (Vec<spool::IncidentRow>, Vec<ResourceKey>) {
         let mut open = Vec::new();
@@ -232,7 +232,7 @@ impl rules::Store for BatchStore<'_> {
 
 impl StateCache {
     /// Drop what a failed batch touched: the next read comes from disk.
-    pub fn forget(&mut self, touched: &HashSet<ResourceId>) {
+    pub fn forget(&mut self, touched: &IdSet) {
         for id in touched {
             self.states.remove(id);
             self.names.remove(id);
@@ -241,7 +241,7 @@ impl StateCache {
 
     /// Keep memory bounded (everything is on disk after a commit): over [`MAX_CACHED`]
     /// entries, keep only what the batch just committed touched.
-    pub fn trim(&mut self, touched: &HashSet<ResourceId>) {
+    pub fn trim(&mut self, touched: &IdSet) {
         if self.states.len() > MAX_CACHED {
             self.states.retain(|id, _| touched.contains(id));
             self.states.shrink_to(MAX_CACHED);

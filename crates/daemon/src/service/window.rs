@@ -18,10 +18,10 @@
 //! their whole windows and no row is rewritten, with tens of thousands each holds enough
 //! entries that a rewrite is rare, and with hundreds of thousands it costs no more memory.
 
-use broker::ResourceId;
+use broker::{IdMap, IdSet, ResourceId};
 use rules::{ResourceState, REPLAY_WINDOW};
 use spool::LoggedEntry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 /// Memory the log may take before rows are rewritten.
 const MEMORY_BUDGET: usize = 8 << 20;
@@ -36,7 +36,7 @@ const REWRITE_PER_BATCH: usize = 2_000;
 #[derive(Debug, Default)]
 pub struct WindowLog {
     /// Per resource, its entries (sequence, fingerprint), oldest first.
-    pending: HashMap<ResourceId, Vec<(i64, u64)>>,
+    pending: IdMap<Vec<(i64, u64)>>,
     /// Resources by the sequence of their oldest entry.
     oldest: BTreeSet<(i64, ResourceId)>,
     len: usize,
@@ -96,7 +96,7 @@ impl WindowLog {
         &mut self,
         seq: i64,
         logged: &[(ResourceId, u64)],
-        written: &HashSet<ResourceId>,
+        written: &IdSet,
         trimmed_below: Option<i64>,
     ) {
         for id in written {
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn a_row_written_covers_its_entries_and_the_log_trims_below_the_oldest_needed() {
         let mut log = WindowLog::default();
-        let none = HashSet::new();
+        let none = IdSet::default();
         log.committed(1, &[(id(1), 11), (id(2), 21)], &none, None);
         log.committed(2, &[(id(1), 12)], &none, None);
         assert_eq!(log.len(), 3);
@@ -159,10 +159,10 @@ mod tests {
         log.complete(id(1), &mut st, 1);
         assert_eq!(st.recent, vec![12], "only what came after the row");
         // Resource 1's row is written at 3: its entries go; 2's entry (seq 1) is still needed.
-        log.committed(3, &[], &HashSet::from([id(1)]), Some(1));
+        log.committed(3, &[], &IdSet::from_iter([id(1)]), Some(1));
         assert_eq!(log.len(), 1);
         assert_eq!(log.trim_due(4), None, "nothing more to drop below 1");
-        log.committed(4, &[], &HashSet::from([id(2)]), None);
+        log.committed(4, &[], &IdSet::from_iter([id(2)]), None);
         assert_eq!(log.trim_due(5), Some(5));
         assert!(log.to_rewrite().is_empty());
     }
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn a_resource_keeps_its_last_window_of_entries_and_older_ones_pin_nothing() {
         let mut log = WindowLog::default();
-        let none = HashSet::new();
+        let none = IdSet::default();
         for seq in 1..=40 {
             log.committed(seq, &[(id(1), 100 + seq as u64)], &none, None);
         }
@@ -199,11 +199,11 @@ mod tests {
         // One entry a resource costs 120 bytes: 69,000 of them are within 8 MiB, 70,000 not.
         let entries: Vec<_> = (0..70_000).map(|n| (id(n), n)).collect();
         let mut log = WindowLog::default();
-        log.committed(1, &entries[..69_000], &HashSet::new(), None);
+        log.committed(1, &entries[..69_000], &IdSet::default(), None);
         assert!(log.to_rewrite().is_empty(), "within the budget");
         let mut log = WindowLog::default();
-        log.committed(1, &entries[..10], &HashSet::new(), None);
-        log.committed(2, &entries[10..], &HashSet::new(), None);
+        log.committed(1, &entries[..10], &IdSet::default(), None);
+        log.committed(2, &entries[10..], &IdSet::default(), None);
         let rewrite = log.to_rewrite();
         assert_eq!(rewrite.len(), REWRITE_PER_BATCH);
         assert!(rewrite[..10].iter().all(|r| (0..10).any(|n| *r == id(n))));

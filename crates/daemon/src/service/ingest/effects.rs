@@ -7,11 +7,10 @@
 
 use crate::service::state::{Counter, Shared};
 use crate::service::store::{BatchStore, StateCache};
-use broker::ResourceId;
+use broker::{IdMap, IdSet, ResourceId};
 use pagerduty::Action;
 use rules::{Note, Outgoing};
 use spool::{Batch, NewDelivery, RejectedLine, Spool};
-use std::collections::{HashMap, HashSet};
 use tracing::{error, info, warn};
 
 /// Share over `max_size` still accepted for batches that open no new incident.
@@ -39,12 +38,12 @@ pub struct Effects {
     new_triggers: usize,
     notes: Vec<Note>,
     /// Resources that sent something, and their display names (for incident rows).
-    sent: HashMap<ResourceId, String>,
+    sent: IdMap<String>,
     /// Resources the rules read or changed (forgotten from the cache if the commit fails).
-    touched: HashSet<ResourceId>,
+    touched: IdSet,
     /// The replay window's entries logged, and the rows written (see `service::window`).
     remembered: Vec<(ResourceId, u64)>,
-    written: HashSet<ResourceId>,
+    written: IdSet,
 }
 
 impl Effects {
