@@ -21,13 +21,13 @@
 use broker::{IdMap, IdSet, ResourceId};
 use rules::{ResourceState, REPLAY_WINDOW};
 use spool::LoggedEntry;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 /// Memory the log may take before rows are rewritten.
 const MEMORY_BUDGET: usize = 8 << 20;
-/// What an entry costs: 16 bytes in its resource's vector, with the vector's spare capacity.
+/// What an entry costs: 16 bytes in its resource's queue, with the queue's spare capacity.
 const ENTRY_BYTES: usize = 24;
-/// What a resource holding entries costs beside them: its map slot, its vector's allocation
+/// What a resource holding entries costs beside them: its map slot, its queue's allocation
 /// and its place in `oldest`.
 const RESOURCE_BYTES: usize = 96;
 /// Rows rewritten per batch while over [`MEMORY_BUDGET`].
@@ -36,7 +36,7 @@ const REWRITE_PER_BATCH: usize = 2_000;
 #[derive(Debug, Default)]
 pub struct WindowLog {
     /// Per resource, its entries (sequence, fingerprint), oldest first.
-    pending: IdMap<Vec<(i64, u64)>>,
+    pending: IdMap<VecDeque<(i64, u64)>>,
     /// Resources by the sequence of their oldest entry.
     oldest: BTreeSet<(i64, ResourceId)>,
     len: usize,
@@ -60,20 +60,23 @@ impl WindowLog {
         if entries.is_empty() {
             self.oldest.insert((seq, id));
         }
-        entries.push((seq, fingerprint));
+        entries.push_back((seq, fingerprint));
         self.len += 1;
         if entries.len() > REPLAY_WINDOW {
             // Pushed out of the window by the newer ones: the oldest entry needed moves on.
-            let (gone, _) = entries.remove(0);
-            self.oldest.remove(&(gone, id));
-            self.oldest.insert((entries[0].0, id));
-            self.len -= 1;
+            if let Some((gone, _)) = entries.pop_front() {
+                self.oldest.remove(&(gone, id));
+                self.len -= 1;
+            }
+            if let Some(&(next, _)) = entries.front() {
+                self.oldest.insert((next, id));
+            }
         }
     }
 
     fn drop_resource(&mut self, id: ResourceId) {
         if let Some(entries) = self.pending.remove(&id) {
-            if let Some(&(seq, _)) = entries.first() {
+            if let Some(&(seq, _)) = entries.front() {
                 self.oldest.remove(&(seq, id));
             }
             self.len -= entries.len();
