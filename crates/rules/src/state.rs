@@ -165,8 +165,10 @@ pub struct ResourceState {
     pub volatile: bool,
     #[serde(skip_serializing_if = "is_true")]
     pub enabled: bool,
+    /// Boxed: most resources have none, and a state is moved in and out of the cache with
+    /// every event (696 bytes with it inline, 376 boxed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<Problem>,
+    pub problem: Option<Box<Problem>>,
     /// `last_check` of the last full status applied (clock-skew detection).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_check: Option<i64>,

@@ -116,7 +116,7 @@ impl Engine {
             rs.owed = false;
         }
         if problem_now && (rs.owed || self.retrigger_due(&rs, now)) {
-            rs.problem = Some(problem_of(st));
+            rs.problem = Some(Box::new(problem_of(st)));
         }
 
         self.reconcile(store, id, &mut rs, cause, &st.context, now, out);

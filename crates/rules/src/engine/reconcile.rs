@@ -163,17 +163,20 @@ impl Engine {
         rs.owed = false;
         // The incident this trigger opens or updates is the one PagerDuty holds for the key.
         rs.maybe_open = false;
-        let problem = rs.problem.take().unwrap_or_else(|| Problem {
-            state: self.effective(rs).unwrap_or(0),
-            hard: true,
-            attempt: None,
-            max_attempts: None,
-            check_time: rs.hard_since,
-            output: String::new(),
-            long_output: String::new(),
-            perfdata: String::new(),
-            context: Context::default(),
-        });
+        let problem = rs.problem.take().map_or_else(
+            || Problem {
+                state: self.effective(rs).unwrap_or(0),
+                hard: true,
+                attempt: None,
+                max_attempts: None,
+                check_time: rs.hard_since,
+                output: String::new(),
+                long_output: String::new(),
+                perfdata: String::new(),
+                context: Context::default(),
+            },
+            |p| *p,
+        );
         let names = self.names(store, id, &problem.context);
         let event_time = problem.check_time.unwrap_or(now);
         let incident = match rs.incident.take() {
