@@ -50,7 +50,8 @@ pub use schema::SCHEMA_VERSION;
 pub use sync::{NewAck, PendingAck, SyncStats};
 pub use window::{LoggedEntry, WindowEntry};
 pub use writer::{
-    Batch, IncidentRow, NameRow, NewDelivery, RejectedLine, ResourceKey, StateRow, StoredState,
+    Batch, IncidentRow, NameRow, NewDelivery, ReadSnapshot, RejectedLine, ResourceKey, StateRow,
+    StoredState,
 };
 
 /// Rows kept in each of `rejected` and `dead_letters`.

@@ -116,7 +116,36 @@ impl Batch {
     }
 }
 
+/// One read transaction around the reads of an ingest batch (see [`Spool::read_snapshot`]);
+/// it ends when dropped.
+#[must_use = "the read transaction ends when it is dropped"]
+pub struct ReadSnapshot<'a> {
+    conn: &'a rusqlite::Connection,
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        // Nothing was written: COMMIT only ends the read. Should it fail, ROLLBACK does, so
+        // that the batch's own transaction can begin.
+        if !self.conn.is_autocommit() && self.conn.execute_batch("COMMIT").is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 impl Spool {
+    /// Make the reads that follow, until the snapshot is dropped, one read transaction instead
+    /// of one each. In WAL mode a read transaction takes and releases a lock on the shared
+    /// memory file with two `fcntl` calls; a storm of 50,000 changes, each a cache miss, spent
+    /// a tenth of its time there. `None` when it cannot begin: the reads then go one by one.
+    /// Drop it before [`Spool::commit_batch`].
+    pub fn read_snapshot(&self) -> Option<ReadSnapshot<'_>> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .ok()
+            .map(|()| ReadSnapshot { conn: &self.conn })
+    }
+
     /// The stored state of a resource, and whether it was written before the last resync
     /// (DESIGN §4.7: its rule state is unknown then, but for its pinned incident).
     pub fn resource_state(&self, host_id: u64, service_id: u64) -> Result<Option<StoredState>> {

@@ -85,6 +85,8 @@ fn apply_and_commit(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> 
     let now_ms = now_ms();
     let mut reply = Reply::default();
     let mut effects = Effects::default();
+    // The states and names the cache misses are read in one read transaction.
+    let snapshot = spool.read_snapshot();
     let mut store = BatchStore::new(cache, &spool);
     let mut batch = Run {
         shared,
@@ -102,6 +104,7 @@ fn apply_and_commit(shared: &Shared, body: &[u8]) -> Result<Reply, IngestError> 
     effects.finish(&mut store, now_ms);
     effects.received_from_broker(now_ms);
     drop(store);
+    drop(snapshot);
     if let Some(e) = failed {
         effects.abandon(cache);
         error!(error = %e, "A batch cannot be stored; the shim keeps it and retries.");
