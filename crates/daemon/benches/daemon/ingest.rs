@@ -40,6 +40,7 @@ pub(crate) fn run(count: u64) {
     let mut measure = |batches: usize, shim_fields: bool| {
         let written = d.write_bytes();
         let cpu = d.cpu_time();
+        let faults = d.minor_faults();
         let mut elapsed = Duration::ZERO;
         for _ in 0..batches {
             let body: Vec<u8> = rounds
@@ -56,26 +57,27 @@ pub(crate) fn run(count: u64) {
         let bytes = d.write_bytes().saturating_sub(written) as f64 / events;
         // The daemon is idle while the next body is made, so this is its cost of the posts.
         let cpu_us = d.cpu_time().saturating_sub(cpu).as_secs_f64() * 1e6 / events;
-        (bytes, events, elapsed, cpu_us)
+        let faults = d.minor_faults().saturating_sub(faults) as f64 / batches as f64;
+        (bytes, events, elapsed, cpu_us, faults)
     };
     // The first 200,000 statuses (the figure as first measured) fill the window log's slots
     // of a fresh spool; the steady figure is over the next 600,000 (a few checkpoints).
-    let (cold_bytes, _, _, _) = measure(200, false);
-    let (bytes, events, elapsed, cpu_us) = measure(600, false);
-    let (shim_bytes, shim_events, shim_elapsed, shim_cpu_us) = measure(300, true);
+    let (cold_bytes, _, _, _, _) = measure(200, false);
+    let (bytes, events, elapsed, cpu_us, faults) = measure(600, false);
+    let (shim_bytes, shim_events, shim_elapsed, shim_cpu_us, shim_faults) = measure(300, true);
     println!(
         "disk writes per steady status (write_bytes of /proc/PID/io, {count} services): {bytes:.0} bytes/event \
          ({cold_bytes:.0} over the first 200,000 statuses of a fresh spool)"
     );
     println!(
-        "durable ingest, steady state, NDJSON batches of {batch_lines} over the socket: {:.0} events/s ({} events in {:?}; daemon CPU {cpu_us:.1} µs/event)",
+        "durable ingest, steady state, NDJSON batches of {batch_lines} over the socket: {:.0} events/s ({} events in {:?}; daemon CPU {cpu_us:.1} µs/event; {faults:.0} page faults a batch)",
         events / elapsed.as_secs_f64(),
         events,
         elapsed
     );
     println!(
         "durable ingest, steady state, the lines the shim sends (the normaliser's fields), batches of {batch_lines}: \
-         {:.0} events/s ({} events in {:?}; {shim_bytes:.0} bytes written per status; daemon CPU {shim_cpu_us:.1} µs/event)",
+         {:.0} events/s ({} events in {:?}; {shim_bytes:.0} bytes written per status; daemon CPU {shim_cpu_us:.1} µs/event; {shim_faults:.0} page faults a batch)",
         shim_events / shim_elapsed.as_secs_f64(),
         shim_events,
         shim_elapsed

@@ -44,6 +44,17 @@ impl Daemon {
         // USER_HZ is 100 on Linux.
         Duration::from_millis(ticks * 10)
     }
+    /// The daemon's minor page faults so far (`minflt` of `/proc/PID/stat`): pages it touched
+    /// for the first time, each zeroed by the kernel.
+    pub(crate) fn minor_faults(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // `minflt` is the 10th field, the 8th after the command's closing parenthesis.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(7))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
     /// `write_bytes` of `/proc/PID/io`: what the daemon caused to be written to storage.
     pub(crate) fn write_bytes(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/io", self.child.id()))
