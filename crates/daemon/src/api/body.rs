@@ -60,7 +60,8 @@ impl BodyPool {
 }
 
 /// Append `body` to `buf` (cleared first), chunk by chunk as it arrives, up to `limit` bytes.
-/// `expected` (the `Content-Length`, when sent and within the limit) sizes the buffer once.
+/// `expected` (the `Content-Length`, when sent) sizes the buffer once, up to what the pool
+/// keeps: a client announcing 16 MiB and sending nothing does not get 16 MiB reserved.
 pub async fn read_into(
     body: Body,
     limit: usize,
@@ -68,8 +69,8 @@ pub async fn read_into(
     buf: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
     buf.clear();
-    if let Some(len) = expected.filter(|&len| len <= limit) {
-        buf.reserve(len);
+    if let Some(len) = expected {
+        buf.reserve(len.min(limit).min(POOLED_CAPACITY));
     }
     let mut body = body;
     while let Some(frame) = body.frame().await {
