@@ -24,7 +24,7 @@ fn key(id: ResourceId) -> ResourceKey {
 use std::collections::HashSet;
 
 /// Above this many cached resources, the entries the last batch did not touch are dropped
-/// after its commit: memory stays bounded whatever the number of resources (a state is about
+/// after its commit: memory stays bounded whatever the number of resources (a state is under
 /// 1 KiB in memory), and the spool, where every committed state is, answers the misses.
 const MAX_CACHED: usize = 20_000;
 

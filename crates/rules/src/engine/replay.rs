@@ -71,7 +71,7 @@ pub(super) fn restore(store: &mut impl Store, id: ResourceId, rs: ResourceState)
     }
 }
 
-/// A copy to compare with after a patch (the replay window, which a patch never moves, left out).
+/// A copy to compare with after the event (see [`same_but_window`]), its replay window left out.
 pub(super) fn snapshot(rs: &mut ResourceState) -> ResourceState {
     let recent = std::mem::take(&mut rs.recent);
     let before = rs.clone();
@@ -96,14 +96,9 @@ pub(super) fn put_status(
         return;
     }
     let steady = before.is_some_and(|mut before| {
-        before.last_check = rs.last_check;
         before.seen_at = rs.seen_at;
         before.anchor = rs.anchor;
-        // `before` is a snapshot: its window is empty; compare without `rs`'s.
-        let recent = std::mem::take(&mut rs.recent);
-        let same = before == rs;
-        rs.recent = recent;
-        same
+        same_but_window(before, &mut rs)
     });
     if let Some(slot) = store.resource(id) {
         *slot = rs;
@@ -122,7 +117,7 @@ pub(super) fn put_status(
 pub(super) fn put(
     store: &mut impl Store,
     id: ResourceId,
-    rs: ResourceState,
+    mut rs: ResourceState,
     before: Option<ResourceState>,
     new: bool,
 ) {
@@ -130,15 +125,21 @@ pub(super) fn put(
         store.insert_resource(id, rs);
         return;
     }
-    let changed = before.is_none_or(|mut before| {
-        before.last_check = rs.last_check;
-        before.recent = rs.recent.clone();
-        before != rs
-    });
+    let changed = before.is_none_or(|before| !same_but_window(before, &mut rs));
     if let Some(slot) = store.resource(id) {
         *slot = rs;
     }
     if changed {
         store.mark_changed(id);
     }
+}
+
+/// `rs` equals its [`snapshot`] `before` but for the last check and the replay window (which a
+/// snapshot leaves out): compared without `rs`'s window rather than with a copy of it.
+fn same_but_window(mut before: ResourceState, rs: &mut ResourceState) -> bool {
+    before.last_check = rs.last_check;
+    let recent = std::mem::take(&mut rs.recent);
+    let same = before == *rs;
+    rs.recent = recent;
+    same
 }
