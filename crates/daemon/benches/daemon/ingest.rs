@@ -1,7 +1,7 @@
 //! Durable ingest of steady statuses over the socket, in batches of 1,000: events per second,
 //! the daemon's CPU per event, and the bytes it writes per status (`/proc/PID/io`).
 
-use crate::support::{post, start, status_line};
+use crate::support::{post, start, status_line, Profile, FIRST_SIGHT, OK_SINCE};
 use std::time::{Duration, Instant};
 
 pub(crate) fn run(count: u64) {
@@ -12,18 +12,19 @@ pub(crate) fn run(count: u64) {
     );
     let socket = d.socket();
     println!("RSS idle: {} KiB", d.rss_kib());
-    // `count` services, 10 a host; round 0 creates their state, later rounds change nothing.
+    // `count` services, 10 a host; round 0 creates their state (a first sight that queues
+    // nothing), later rounds change nothing.
     let services: Vec<(u64, u64)> = (0..count).map(|i| (1000 + i / 10, 50_000 + i)).collect();
     let round = |r: i64| -> Vec<u8> {
         services
             .iter()
-            .flat_map(|&(h, s)| status_line(h, s, 0, 1_781_000_000 + r * 300).into_bytes())
+            .flat_map(|&(h, s)| status_line(h, s, 0, OK_SINCE + r * 300).into_bytes())
             .collect()
     };
     for first in services.chunks(1000) {
         let body: Vec<u8> = first
             .iter()
-            .flat_map(|&(h, s)| status_line(h, s, 0, 1_781_000_000).into_bytes())
+            .flat_map(|&(h, s)| status_line(h, s, 0, FIRST_SIGHT).into_bytes())
             .collect();
         assert_eq!(post(&socket, &body), 200);
     }
@@ -63,7 +64,11 @@ pub(crate) fn run(count: u64) {
     // The first 200,000 statuses (the figure as first measured) fill the window log's slots
     // of a fresh spool; the steady figure is over the next 600,000 (a few checkpoints).
     let (cold_bytes, _, _, _, _) = measure(200, false);
+    let perf = Profile::start(&d);
     let (bytes, events, elapsed, cpu_us, faults) = measure(600, false);
+    if let Some(p) = perf {
+        p.stop();
+    }
     let (shim_bytes, shim_events, shim_elapsed, shim_cpu_us, shim_faults) = measure(300, true);
     println!(
         "disk writes per steady status (write_bytes of /proc/PID/io, {count} services): {bytes:.0} bytes/event \

@@ -6,7 +6,10 @@
 //! spool's filesystem comes first: it explains the others.
 //!
 //! `cargo bench -p centreon-pagerduty --bench daemon [-- --pending N] [--only PART] [--services N]`;
-//! results go to stdout and are recorded by hand in BENCHMARKS.md.
+//! results go to stdout and are recorded by hand in BENCHMARKS.md. With `BENCH_PERF=FILE`,
+//! `perf record` samples the daemon (call graphs) during the steady ingest and the storm, into
+//! FILE (one run of one part: `--only ingest` or `--only storm`); `BENCH_LOG_LEVEL` and
+//! `BENCH_DAEMON_LOG` keep its log.
 
 // A benchmark aborts on any setup failure: that is the right outcome.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,6 +1,6 @@
 //! Issue #12's storm: every event a state change.
 
-use crate::support::{post, start_paced, status_line};
+use crate::support::{post, start_paced, status_line, Profile, FIRST_SIGHT};
 use std::time::Instant;
 
 /// Issue #12's storm: a datacenter loses power, 50,000 services go OK → CRITICAL (HARD) at
@@ -27,11 +27,11 @@ pub(crate) fn run() {
             })
             .collect()
     };
-    // Checked a minute after their last change: a first sight, not a recovery to resolve.
-    for b in batches(0, 1_781_000_060) {
+    for b in batches(0, FIRST_SIGHT) {
         assert_eq!(post(&socket, &b), 200);
     }
     let storm = batches(2, 1_781_000_300);
+    let perf = Profile::start(&d);
     let written = d.write_bytes();
     let cpu = d.cpu_time();
     let t = Instant::now();
@@ -39,6 +39,9 @@ pub(crate) fn run() {
         assert_eq!(post(&socket, b), 200);
     }
     let elapsed = t.elapsed();
+    if let Some(p) = perf {
+        p.stop();
+    }
     println!(
         "storm: 50,000 OK -> CRITICAL (HARD) changes of 50,000 services in batches of 1,000: \
          committed in {elapsed:?}, {:.0} events/s, {:.0} bytes written per change, daemon CPU {:.1} µs/change",

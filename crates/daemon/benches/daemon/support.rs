@@ -19,6 +19,9 @@ impl Daemon {
     pub(crate) fn socket(&self) -> PathBuf {
         self.dir.path().join("broker.sock")
     }
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
     pub(crate) fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -161,9 +164,18 @@ pub(crate) fn post(socket: &Path, body: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// The hard state change of an OK [`status_line`]: an OK status checked at this very time is a
+/// recovery, whose first sight queues a resolve (DESIGN §4.2).
+pub(crate) const OK_SINCE: i64 = 1_781_000_000;
+
+/// The check time of a first sight that changes nothing: a minute after [`OK_SINCE`], so an OK
+/// status is recorded, not resolved. A first sight at [`OK_SINCE`] itself would queue one
+/// resolve per service, retried against the benches' unreachable URL while they measure.
+pub(crate) const FIRST_SIGHT: i64 = OK_SINCE + 60;
+
 /// A BBDO v2 service status line like `steady_10k`'s, about 900 bytes.
 pub(crate) fn status_line(host: u64, service: u64, state: u8, check: i64) -> String {
-    let hard_change = if state == 0 { 1_781_000_000 } else { check };
+    let hard_change = if state == 0 { OK_SINCE } else { check };
     format!(
         concat!(
             "{{\"_type\":65560,\"category\":1,\"element\":24,\"acknowledged\":false,\"acknowledgement_type\":0,",
@@ -190,4 +202,33 @@ pub(crate) fn status_line(host: u64, service: u64, state: u8, check: i64) -> Str
         used = 40_000 + (check % 1000),
         free = 60_000 - (check % 1000),
     )
+}
+
+/// `BENCH_PERF=FILE`: the daemon recorded by `perf record` (call graphs, 2,000 samples a
+/// second) during a bench's measured part, into FILE.
+pub(crate) struct Profile(Child);
+
+impl Profile {
+    /// `None` when `BENCH_PERF` is unset.
+    pub(crate) fn start(d: &Daemon) -> Option<Profile> {
+        let out = std::env::var("BENCH_PERF").ok()?;
+        let perf = Command::new("perf")
+            .args(["record", "-F", "2000", "--call-graph", "dwarf", "-o", &out])
+            .arg("-p")
+            .arg(d.pid().to_string())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("BENCH_PERF is set, but perf cannot be run");
+        // perf needs a moment to attach.
+        std::thread::sleep(Duration::from_secs(2));
+        Some(Profile(perf))
+    }
+
+    /// Stop recording: SIGINT, upon which perf writes its file.
+    pub(crate) fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
