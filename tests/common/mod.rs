@@ -909,7 +909,7 @@ impl Daemon {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Security checks (tests/security.rs)
+// Security checks (tests/security/)
 
 impl Daemon {
     /// Starts the child through `wrapper` (e.g. `setpriv --reuid=U … --`), which must `exec` the

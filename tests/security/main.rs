@@ -34,7 +34,8 @@ use std::path::Path;
 use std::time::Duration;
 
 // Here at the crate root, not in `users`: `Accounts::connect_as` runs it by its exact name.
-/// Not a test on its own: the client process that [`Accounts::connect_as`] runs as another user.
+/// Not a test on its own: the client process that
+/// [`Accounts::connect_as`](crate::users::Accounts::connect_as) runs as another user.
 #[test]
 #[ignore = "helper process of the socket checks: they start it as another user"]
 fn helper_socket_client() {

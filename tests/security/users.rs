@@ -205,8 +205,9 @@ impl Accounts {
     }
 
     /// Connects to `socket` as `user` from a helper process (this test binary, see
-    /// [`helper_socket_client`]) and, when connected, GETs `path`. `Err(errno)` when the connect
-    /// fails, else the HTTP status (0 when there was no answer).
+    /// [`helper_socket_client`](crate::helper_socket_client)) and, when connected, GETs
+    /// `path`. `Err(errno)` when the connect fails, else the HTTP status (0 when there was no
+    /// answer).
     pub(crate) fn connect_as(
         &self,
         user: &str,
