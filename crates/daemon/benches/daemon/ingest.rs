@@ -1,7 +1,9 @@
 //! Durable ingest of steady statuses over the socket, in batches of 1,000: events per second,
 //! the daemon's CPU per event, and the bytes it writes per status (`/proc/PID/io`).
 
-use crate::support::{post, start, status_line, Profile, FIRST_SIGHT, OK_SINCE};
+use crate::support::{
+    assert_nothing_queued, post, start, status_line, Profile, FIRST_SIGHT, OK_SINCE,
+};
 use std::time::{Duration, Instant};
 
 pub(crate) fn run(count: u64) {
@@ -28,6 +30,7 @@ pub(crate) fn run(count: u64) {
             .collect();
         assert_eq!(post(&socket, &body), 200);
     }
+    assert_nothing_queued(&socket);
     let batch_lines = 1000;
     // Statuses of rounds 1, 2, ... in batches of 1,000, made as they are posted (not timed).
     let mut rounds = (1..).flat_map(|r| {

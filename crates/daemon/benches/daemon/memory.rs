@@ -1,6 +1,6 @@
 //! Memory with 200,000 resources known (the state cache is bounded), and the cost of a miss.
 
-use crate::support::{post, start, status_line, FIRST_SIGHT};
+use crate::support::{assert_nothing_queued, post, start, status_line, FIRST_SIGHT};
 use std::time::Instant;
 
 /// RSS with 200,000 services known, after their first sight (1,000 statuses per batch); then
@@ -27,6 +27,7 @@ pub(crate) fn run() {
     for from in (0..total).step_by(1000) {
         assert_eq!(post(&socket, &batch(from, FIRST_SIGHT)), 200);
     }
+    assert_nothing_queued(&socket);
     println!(
         "first sight of {total} services in {:?}; RSS {} KiB",
         t.elapsed(),

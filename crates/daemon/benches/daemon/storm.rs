@@ -1,6 +1,6 @@
 //! Issue #12's storm: every event a state change.
 
-use crate::support::{post, start_paced, status_line, Profile, FIRST_SIGHT};
+use crate::support::{assert_nothing_queued, post, start_paced, status_line, Profile, FIRST_SIGHT};
 use std::time::Instant;
 
 /// Issue #12's storm: a datacenter loses power, 50,000 services go OK → CRITICAL (HARD) at
@@ -30,6 +30,7 @@ pub(crate) fn run() {
     for b in batches(0, FIRST_SIGHT) {
         assert_eq!(post(&socket, &b), 200);
     }
+    assert_nothing_queued(&socket);
     let storm = batches(2, 1_781_000_300);
     let perf = Profile::start(&d);
     let written = d.write_bytes();

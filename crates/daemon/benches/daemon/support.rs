@@ -146,6 +146,28 @@ pub(crate) fn start_paced(
     (Daemon { child, dir }, t.elapsed())
 }
 
+/// Deliveries pending (`pending` of `GET /v1/status`).
+pub(crate) fn pending(socket: &Path) -> u64 {
+    let mut s = UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let status: serde_json::Value = serde_json::from_str(body).unwrap();
+    status["pending"].as_u64().unwrap()
+}
+
+/// Panics unless nothing is queued: the steady figures must not carry a delivery backlog (its
+/// retries against the benches' unreachable URL would be measured with them).
+pub(crate) fn assert_nothing_queued(socket: &Path) {
+    let queued = pending(socket);
+    assert_eq!(queued, 0, "the first sights queued {queued} deliveries");
+}
+
 pub(crate) fn post(socket: &Path, body: &[u8]) -> u16 {
     let mut s = UnixStream::connect(socket).unwrap();
     write!(
