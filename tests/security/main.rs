@@ -9,7 +9,8 @@
 //! through `setpriv --reuid --regid --init-groups`, the daemon under `umask 0027` as systemd's
 //! unit does. Without root (or without those tools) these tests say SKIPPED and pass.
 //!
-//! Modules: output, users, site (shared helpers); socket, state_changes, read_only_spool, leak_check, routing_keys, routing_keys_in_errors, key_files, limits (the checks).
+//! Modules: output, users, site (shared helpers); socket, state_changes, read_only_spool,
+//! leak_check, routing_keys, routing_keys_in_errors, key_files, limits (the checks).
 
 #![allow(clippy::unwrap_used)]
 

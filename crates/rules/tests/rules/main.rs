@@ -6,7 +6,8 @@
 //! carry every field, `long_output` separately (hosts: the long output in `output`, Engine's
 //! quirk), and no `last_update`, `max_check_attempts` nor `notify` in statuses.
 //!
-//! Modules by topic: trigger, resolve, first_sight, host_first, downtime, flapping_notifications, acknowledgement, replay, routing, payload, persistence, real_broker.
+//! Modules by topic: trigger, resolve, first_sight, host_first, downtime,
+//! flapping_notifications, acknowledgement, replay, routing, payload, persistence, real_broker.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
