@@ -841,7 +841,7 @@ impl Rng {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Operator commands (tests/e2e_commands.rs)
+// Operator commands (tests/e2e_commands/)
 
 /// Removes from `cmd`'s environment every variable the binary reads (as [`Daemon`] does for the
 /// commands it runs): logging, systemd, socket activation and `CENTREON_PAGERDUTY_*`.

@@ -58,11 +58,11 @@ fn dead_letters_list_show_retry() {
     cli(&d, &["dead-letters", "retry", "999999"]).expect(1, "retry an unknown id");
 }
 
-/// The bug also hits root: the daemon purges, answers 200 and closes without reading the request
-/// body; the client then fails on `Connection reset by peer` (reading) or `Broken pipe` (writing
-/// the body) and exits 1. One run in a few fails; 30 runs make it near-certain.
+/// The daemon purges, answers 200 and may close without reading the request body: the client
+/// must still report the answer. It once failed on `Connection reset by peer` (reading) or
+/// `Broken pipe` (writing the body) and exited 1, one run in a few; 30 runs make such a
+/// regression near-certain to show.
 #[test]
-
 fn dead_letters_purge() {
     let mock = MockPagerDuty::start();
     let d = Daemon::start(Config::new(&mock.url()));

@@ -210,7 +210,7 @@ fn peer_credentials_group_members_may_read_but_not_change_state() {
         &["pause", "default"][..],
         &["resume", "default"],
         &["resolve", "--stale", "0s"],
-        // `dead-letters purge`: see peer_credentials_purge_refusal_is_reported (ignored).
+        // `dead-letters purge`: see peer_credentials_purge_refusal_is_reported.
         &["dead-letters", "retry", "--all"],
     ] {
         let o = u
@@ -231,10 +231,10 @@ fn peer_credentials_group_members_may_read_but_not_change_state() {
 }
 
 /// `dead-letters purge` by a group member, many times: each run must report the daemon's refusal.
-/// The handler takes no body, so the daemon answers 403 and closes without reading it; the client
-/// writes its head and its body separately and gives up on the write error.
+/// The handler takes no body, so the daemon answers 403 and may close without reading it; the
+/// client writes its head and its body separately, and must report the 403 even when the write
+/// of its body fails.
 #[test]
-
 fn peer_credentials_purge_refusal_is_reported() {
     let Some(u) = TempUser::create("r") else {
         return;
@@ -288,7 +288,6 @@ fn socket_permission_denied_names_the_socket() {
 }
 
 #[test]
-
 fn socket_permission_denied_names_the_configured_group() {
     let Some(u) = TempUser::create("g") else {
         return;
