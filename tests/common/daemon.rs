@@ -59,22 +59,7 @@ impl Daemon {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .env_remove("LISTEN_FDNAMES")
-            .env_remove("CENTREON_PAGERDUTY_CONFIG");
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str() {
-                if k.starts_with("CENTREON_PAGERDUTY_") {
-                    cmd.env_remove(k);
-                }
-            }
-        }
+        scrub_env(&mut cmd);
         cmd
     }
 
