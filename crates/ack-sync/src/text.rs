@@ -1,4 +1,5 @@
-//! Bounded, printable texts taken from remote answers, for error messages.
+//! Bounded, printable texts taken from remote answers (or from the failure to get one), for
+//! error messages.
 
 /// At most this many characters of a remote text go into an error.
 pub(crate) const MAX_ERROR_TEXT: usize = 300;
@@ -47,6 +48,29 @@ pub(crate) fn error_message(body: &[u8]) -> String {
         }
     }
     bounded_bytes(body)
+}
+
+/// A transport failure in words, without the URL's query (which holds nothing secret anyway).
+pub(crate) fn transport_detail(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "connection broken while reading the answer"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "transport error"
+    };
+    let mut detail = what.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    bounded(&detail)
 }
 
 #[cfg(test)]

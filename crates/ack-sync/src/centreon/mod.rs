@@ -28,9 +28,8 @@
 //! - The token and the password are sent only where the API wants them and never appear in an
 //!   error or in `Debug` output.
 
-use crate::pagerduty_rest::transport_detail;
 use crate::secret::Secret;
-use crate::text::{bounded, bounded_bytes, error_message};
+use crate::text::{bounded, bounded_bytes, error_message, transport_detail};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};

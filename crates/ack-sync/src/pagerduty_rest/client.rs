@@ -2,11 +2,11 @@
 //! token), walks the pages of a listing and reads each answer within its size limit. What an
 //! answer means is `error`'s and `wire`'s.
 
-use super::error::{classify, transport_detail};
+use super::error::classify;
 use super::wire::parse_page;
 use super::{ListQuery, Listing, Page, Region, RestError, TimeWindow, MAX_PAGE_LIMIT};
 use crate::secret::Secret;
-use crate::text::bounded;
+use crate::text::{bounded, transport_detail};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use std::collections::HashSet;
 use std::fmt;

@@ -1,9 +1,8 @@
 //! Why a listing failed, and how each answer is classified: [`RestError`] (retry later, or stop
-//! and tell the operator), the status and headers of an answer turned into one, a transport
-//! failure put into words (also used by the Centreon client). Owns no state; never sees the
-//! token.
+//! and tell the operator), the status and headers of an answer turned into one. Owns no state;
+//! never sees the token.
 
-use crate::text::{bounded, error_message};
+use crate::text::error_message;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::time::Duration;
 use thiserror::Error;
@@ -94,29 +93,6 @@ impl RestError {
             _ => None,
         }
     }
-}
-
-/// A transport failure in words, without the URL's query (which holds nothing secret anyway).
-pub(crate) fn transport_detail(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "connection broken while reading the answer"
-    } else if e.is_request() {
-        "request failed"
-    } else {
-        "transport error"
-    };
-    let mut detail = what.to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    bounded(&detail)
 }
 
 /// Status (and headers) to an error, or `Ok` for 2xx.

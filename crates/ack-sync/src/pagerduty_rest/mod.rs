@@ -33,7 +33,6 @@ mod tests;
 mod wire;
 
 pub use client::PagerDutyRest;
-pub(crate) use error::transport_detail;
 pub use error::RestError;
 pub use incident::{AckedIncident, IncidentStatus, Listing, Page};
 pub use query::{ListQuery, Region, TimeWindow, API_URL_EU, API_URL_US, MAX_PAGE_LIMIT};
