@@ -65,23 +65,8 @@ impl Daemon {
 
     /// Starts the child (the socket may not be ready yet).
     pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "daemon already running");
-        self.starts += 1;
-        let log = self.dir.path().join(format!("daemon.{}.log", self.starts));
-        let stderr = File::create(&log).expect("create log");
-        let stdout = stderr.try_clone().expect("clone log");
-        let child = self
-            .command()
-            .arg("run")
-            .arg("-c")
-            .arg(&self.config_path)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-        self.logs.push(log);
-        self.child = Some(child);
+        let cmd = self.command();
+        self.start_child(cmd, &BIN);
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -281,17 +266,21 @@ impl Daemon {
     /// binary so that the child's pid is the daemon's: `centreon-pagerduty run -c CONFIG` is
     /// appended to it. The socket may not be ready yet (see [`Daemon::wait_ready`]).
     pub fn spawn_wrapped(&mut self, wrapper: &[String]) {
-        assert!(self.child.is_none(), "daemon already running");
         assert!(!wrapper.is_empty(), "empty wrapper");
+        let mut cmd = Command::new(&wrapper[0]);
+        scrub_env(&mut cmd);
+        cmd.args(&wrapper[1..]).arg(BIN);
+        self.start_child(cmd, &format_args!("{wrapper:?} {BIN}"));
+    }
+
+    /// `cmd run -c CONFIG`, its output into a new log of its own: the running child.
+    fn start_child(&mut self, mut cmd: Command, what: &dyn std::fmt::Display) {
+        assert!(self.child.is_none(), "daemon already running");
         self.starts += 1;
         let log = self.dir.path().join(format!("daemon.{}.log", self.starts));
         let stderr = File::create(&log).expect("create log");
         let stdout = stderr.try_clone().expect("clone log");
-        let mut cmd = Command::new(&wrapper[0]);
-        scrub_env(&mut cmd);
         let child = cmd
-            .args(&wrapper[1..])
-            .arg(BIN)
             .arg("run")
             .arg("-c")
             .arg(&self.config_path)
@@ -299,7 +288,7 @@ impl Daemon {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {wrapper:?} {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
         self.logs.push(log);
         self.child = Some(child);
     }
