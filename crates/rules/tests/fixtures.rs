@@ -60,10 +60,10 @@ fn run(ndjson: &str) -> Vec<(String, Action, Option<Severity>, pagerduty::Event)
                 let outcome = engine.apply(&mut store, &event, now);
                 assert!(!outcome.replay || n > 0, "line {}: replay", n + 1);
                 for o in outcome.outgoing {
-                    assert_eq!(o.dedup_key, o.event.dedup_key);
-                    assert_eq!(o.action, o.event.event_action);
-                    let severity = o.event.payload.as_ref().map(|p| p.severity);
-                    sent.push((o.dedup_key.clone(), o.action, severity, o.event));
+                    assert_eq!(o.dedup_key, o.event().unwrap().dedup_key);
+                    assert_eq!(o.action, o.event().unwrap().event_action);
+                    let severity = o.event().unwrap().payload.as_ref().map(|p| p.severity);
+                    sent.push((o.dedup_key.clone(), o.action, severity, o.event().unwrap()));
                 }
             }
             Ok(Normalised::Ignored(why)) => panic!("line {}: ignored: {why:?}", n + 1),

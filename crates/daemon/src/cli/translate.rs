@@ -56,7 +56,7 @@ pub fn translate(
                 let outcome = engine.apply(store, &event, now());
                 for o in outcome.outgoing {
                     counts.sent += 1;
-                    writeln!(out, "{}", o.event.to_masked_json())?;
+                    writeln!(out, "{}", o.event()?.to_masked_json())?;
                 }
             }
             Ok(Normalised::Ignored(_)) => counts.ignored += 1,

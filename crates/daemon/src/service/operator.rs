@@ -49,12 +49,7 @@ pub(crate) fn resolve(shared: &Shared, req: &ResolveRequest) -> Result<ResolveRe
         };
         info!(resource = %row.resource, dedup_key = %o.dedup_key, "Resolve requested by an operator: enqueued.");
         resolved.push(o.dedup_key.clone());
-        if let Err(e) = effects.push(o, now) {
-            effects.finish(&mut store, now);
-            drop(store);
-            effects.abandon(&mut ingest.cache);
-            return Err(e.to_string());
-        }
+        effects.push(o, now);
     }
     effects.finish(&mut store, now);
     drop(store);

@@ -45,10 +45,19 @@ pub struct Outgoing {
     pub routing_key: Option<String>,
     pub dedup_key: String,
     pub action: Action,
-    /// The event; its `routing_key` is empty when `routing_key` is `None`.
-    pub event: pagerduty::Event,
+    /// The event, as the spool stores it: the JSON of a [`pagerduty::Event`] (see
+    /// [`Outgoing::event`]), its `routing_key` empty when `routing_key` is `None`. Written
+    /// from the rules' state without building the event first.
+    pub body: String,
     /// Centreon's time of the status behind it (§4.1).
     pub event_time: i64,
+}
+
+impl Outgoing {
+    /// The event the body holds.
+    pub fn event(&self) -> Result<pagerduty::Event, serde_json::Error> {
+        serde_json::from_str(&self.body)
+    }
 }
 
 /// A decision worth an info log line, besides the events sent.

@@ -194,7 +194,7 @@ impl Engine {
             },
         };
         let routing_key = incident.routing_key.clone().unwrap_or_default();
-        let event = payload::trigger(
+        let body = payload::trigger(
             &self.settings,
             id,
             &names,
@@ -210,7 +210,7 @@ impl Engine {
             routing_key: incident.routing_key.clone(),
             dedup_key: incident.dedup_key.clone(),
             action: Action::Trigger,
-            event,
+            body,
             event_time,
         });
         rs.incident = Some(Incident {
@@ -274,7 +274,7 @@ impl Engine {
             routing_key: incident.routing_key.clone(),
             dedup_key: incident.dedup_key.clone(),
             action,
-            event: payload::action_only(action, &routing_key, &incident.dedup_key),
+            body: payload::action_only(action, &routing_key, &incident.dedup_key),
             event_time: now,
         });
     }
@@ -324,7 +324,7 @@ impl Engine {
             names,
             route: chosen.name.to_owned(),
             routing_key: key.clone(),
-            event: payload::action_only(Action::Resolve, &routing_key, &dedup_key),
+            body: payload::action_only(Action::Resolve, &routing_key, &dedup_key),
             dedup_key,
             action: Action::Resolve,
             event_time: event_time.unwrap_or(now),

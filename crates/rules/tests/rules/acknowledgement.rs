@@ -11,7 +11,8 @@ fn acknowledgement_event_acknowledges_once() {
         let o = h.send(ack_event(v, HOST, SVC, T0 + 400, false, CRITICAL));
         assert_eq!(sent(&o), vec![ack(S)], "{v:?}");
         // acknowledge carries routing key, dedup key and action only.
-        let body: Value = serde_json::from_slice(&o.outgoing[0].event.to_body()).unwrap();
+        let body: Value =
+            serde_json::from_slice(&o.outgoing[0].event().unwrap().to_body()).unwrap();
         assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
         // Again, and the statuses showing it: nothing more.
         let more = [

@@ -36,7 +36,7 @@ fn first_sight_ok_changed_at_this_check_resolves_on_todays_route() {
         // Today's route for a resource in hostgroup Web.
         assert_eq!(o.outgoing[0].route, "web");
         assert_eq!(o.outgoing[0].routing_key.as_deref(), Some(KEY_WEB));
-        assert_eq!(o.outgoing[0].event.routing_key, KEY_WEB);
+        assert_eq!(o.outgoing[0].event().unwrap().routing_key, KEY_WEB);
         // Hosts: an UP that changed at this check.
         let o = h.send(host(UP, T0).changed().json(v));
         assert_eq!(sent(&o), vec![res(H)], "{v:?}");
@@ -45,7 +45,7 @@ fn first_sight_ok_changed_at_this_check_resolves_on_todays_route() {
         let o = h.send(svc(OK, T0).changed().no_cache().json(v));
         assert_eq!(sent(&o), vec![res(S)], "{v:?}");
         assert_eq!(o.outgoing[0].route, "default");
-        assert_eq!(o.outgoing[0].event.routing_key, KEY_DEFAULT);
+        assert_eq!(o.outgoing[0].event().unwrap().routing_key, KEY_DEFAULT);
         // The hard state changed after the check (clock details): still "at this check".
         let mut h = Harness::new();
         let o = h.send(svc(OK, T0).hard_change_at(T0 + 1).json(v));

@@ -25,7 +25,8 @@ fn resolve_on_hard_ok() {
         // The resolve carries routing key, dedup key and action only.
         h.run([host(DOWN, T0 + 1300).changed().json(v)]);
         let o = h.send(host(UP, T0 + 1600).changed().json(v));
-        let body: Value = serde_json::from_slice(&o.outgoing[0].event.to_body()).unwrap();
+        let body: Value =
+            serde_json::from_slice(&o.outgoing[0].event().unwrap().to_body()).unwrap();
         let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
         keys.sort();
         assert_eq!(keys, ["dedup_key", "event_action", "routing_key"]);

@@ -10,7 +10,7 @@ fn routing_pinned_per_incident() {
         known_ok(&mut h, v);
         let o = h.send(svc(WARNING, T0 + 300).changed().json(v));
         assert_eq!(o.outgoing[0].route, "web");
-        assert_eq!(o.outgoing[0].event.routing_key, KEY_WEB);
+        assert_eq!(o.outgoing[0].event().unwrap().routing_key, KEY_WEB);
 
         // The configuration changes (restart with new routes and a new dedup key template).
         let mut settings = Settings {
@@ -28,7 +28,7 @@ fn routing_pinned_per_incident() {
             assert_eq!(out.dedup_key, S, "{v:?}");
             assert_eq!(out.route, "web");
             assert_eq!(out.routing_key.as_deref(), Some(KEY_WEB));
-            assert_eq!(out.event.routing_key, KEY_WEB);
+            assert_eq!(out.event().unwrap().routing_key, KEY_WEB);
         }
         assert_eq!(
             [sent(&o), sent(&o2), sent(&o3)].concat(),
@@ -38,7 +38,7 @@ fn routing_pinned_per_incident() {
         let o = h.send(svc(CRITICAL, T0 + 1200).changed().json(v));
         assert_eq!(o.outgoing[0].dedup_key, "srv-web-01-Disk-/var");
         assert_eq!(o.outgoing[0].route, "default");
-        assert_eq!(o.outgoing[0].event.routing_key, KEY_DEFAULT);
+        assert_eq!(o.outgoing[0].event().unwrap().routing_key, KEY_DEFAULT);
     }
 }
 
@@ -70,12 +70,12 @@ fn routing_pinned_when_state_changes_route() {
         assert_eq!(outs.len(), 3, "{v:?}");
         for o in outs {
             assert_eq!(o.route, "default", "{v:?}");
-            assert_eq!(o.event.routing_key, KEY_DEFAULT);
+            assert_eq!(o.event().unwrap().routing_key, KEY_DEFAULT);
         }
         // The next incident opens CRITICAL: the critical route.
         let o = h.send(svc(CRITICAL, T0 + 1200).changed().json(v));
         assert_eq!(o.outgoing[0].route, "critical", "{v:?}");
-        assert_eq!(o.outgoing[0].event.routing_key, KEY_WEB);
+        assert_eq!(o.outgoing[0].event().unwrap().routing_key, KEY_WEB);
     }
 }
 

@@ -54,20 +54,14 @@ impl Effects {
     }
 
     /// Queue one PagerDuty event.
-    pub fn push(&mut self, o: Outgoing, now_ms: i64) -> Result<(), IngestError> {
-        let body = serde_json::to_string(&o.event).map_err(|e| {
-            IngestError::Storage(format!(
-                "cannot serialise an event for {}: {e}",
-                o.dedup_key
-            ))
-        })?;
+    pub fn push(&mut self, o: Outgoing, now_ms: i64) {
         if o.action == Action::Trigger {
             self.new_triggers += 1;
         }
         let resource = o.names.display();
         self.sent.insert(o.resource, resource.clone());
         self.batch.deliveries.push(NewDelivery {
-            body,
+            body: o.body,
             dedup_key: o.dedup_key,
             route: o.route,
             routing_key: o.routing_key.unwrap_or_default(),
@@ -78,7 +72,6 @@ impl Effects {
             ingested_at_ms: now_ms,
             due_at_ms: now_ms,
         });
-        Ok(())
     }
 
     pub fn notes(&mut self, notes: Vec<Note>) {

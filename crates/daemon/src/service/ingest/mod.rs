@@ -191,7 +191,7 @@ impl Run<'_> {
         }
         effects.notes(outcome.notes);
         for o in outcome.outgoing {
-            effects.push(o, self.now_ms)?;
+            effects.push(o, self.now_ms);
         }
         Ok(())
     }
