@@ -246,33 +246,71 @@ fn put_states(tx: &Transaction<'_>, batch: &Batch, generation: i64, seq: i64) ->
     Ok(())
 }
 
+/// Rows a multi-row `INSERT` of deliveries (or heads) takes at once.
+const ROWS_PER_INSERT: usize = 50;
+
 /// Append deliveries; a dedup key without a head gets one (due at the delivery's due time).
+///
+/// Deliveries go [`ROWS_PER_INSERT`] to a statement: the table is `AUTOINCREMENT`, and SQLite
+/// reads and writes its sequence once per statement; with a statement per row, a storm of
+/// triggers spent about 5 % more time. The rows of one statement get consecutive ids (each is
+/// one more than the largest ever, and nothing else writes in between), the last one being
+/// `last_insert_rowid`.
 fn put_deliveries(tx: &Transaction<'_>, deliveries: &[NewDelivery]) -> Result<()> {
-    let mut put_delivery = tx.prepare_cached(
-        "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
-             service_id, resource, ingested_at_ms)
-         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    let mut put_head = tx.prepare_cached(
-        "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts)
-         VALUES(?1, ?2, ?3, ?4, 0)",
-    )?;
-    for d in deliveries {
-        put_delivery.execute(params![
-            d.dedup_key,
-            d.route,
-            d.routing_key,
-            d.action.as_str(),
-            d.body,
-            d.host_id as i64,
-            d.service_id as i64,
-            d.resource,
-            d.ingested_at_ms
-        ])?;
-        let id = tx.last_insert_rowid();
-        put_head.execute(params![d.dedup_key, d.routing_key, id, d.due_at_ms])?;
+    let mut chunks = deliveries.chunks_exact(ROWS_PER_INSERT);
+    for chunk in chunks.by_ref() {
+        insert_deliveries(tx, chunk)?;
+    }
+    for d in chunks.remainder() {
+        insert_deliveries(tx, std::slice::from_ref(d))?;
     }
     Ok(())
+}
+
+/// One statement for the deliveries, one for their heads.
+fn insert_deliveries(tx: &Transaction<'_>, rows: &[NewDelivery]) -> Result<()> {
+    let mut put_delivery = tx.prepare_cached(&multi_row_insert(
+        "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
+             service_id, resource, ingested_at_ms) VALUES",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.len(),
+    ))?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 9);
+    let hosts: Vec<i64> = rows.iter().map(|d| d.host_id as i64).collect();
+    let services: Vec<i64> = rows.iter().map(|d| d.service_id as i64).collect();
+    let actions: Vec<&str> = rows.iter().map(|d| d.action.as_str()).collect();
+    for (i, d) in rows.iter().enumerate() {
+        values.extend_from_slice(&[
+            &d.dedup_key,
+            &d.route,
+            &d.routing_key,
+            &actions[i],
+            &d.body,
+            &hosts[i],
+            &services[i],
+            &d.resource,
+            &d.ingested_at_ms,
+        ]);
+    }
+    put_delivery.execute(values.as_slice())?;
+    let first_id = tx.last_insert_rowid() - rows.len() as i64 + 1;
+    let mut put_head = tx.prepare_cached(&multi_row_insert(
+        "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts) VALUES",
+        "(?, ?, ?, ?, 0)",
+        rows.len(),
+    ))?;
+    let head_ids: Vec<i64> = (first_id..).take(rows.len()).collect();
+    values.clear();
+    for (i, d) in rows.iter().enumerate() {
+        values.extend_from_slice(&[&d.dedup_key, &d.routing_key, &head_ids[i], &d.due_at_ms]);
+    }
+    put_head.execute(values.as_slice())?;
+    Ok(())
+}
+
+/// `prefix tuple, tuple, …`: `rows` tuples.
+fn multi_row_insert(prefix: &str, tuple: &str, rows: usize) -> String {
+    format!("{prefix} {}", vec![tuple; rows].join(", "))
 }
 
 fn put_incidents(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {

@@ -42,6 +42,53 @@ fn deliveries_are_fifo_per_dedup_key_and_heads_advance() {
     assert_eq!(due[0].action, Action::Resolve);
 }
 
+/// A batch of more deliveries than one statement inserts (the writer inserts them 50 to a
+/// statement, the rest one by one): every delivery kept, FIFO per key, each key's head its
+/// oldest delivery, even when a key repeats within a statement and across statements.
+#[test]
+fn large_batches_keep_fifo_per_key_and_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path()).unwrap();
+    // 137 deliveries over 40 keys: 2 full statements and 37 single rows; the body says which.
+    let mut rows = Vec::new();
+    for i in 0..137i64 {
+        let mut d = delivery(&format!("k{}", i % 40), "trigger", 1);
+        d.body = format!("{i}");
+        rows.push(d);
+    }
+    // One more batch after it, so that ids continue from the last statement.
+    s.commit_batch(&batch(rows)).unwrap();
+    s.commit_batch(&batch(vec![delivery("k0", "resolve", 2)]))
+        .unwrap();
+    let mut seen = vec![Vec::new(); 40];
+    loop {
+        let due = s.due(RK, 10, 1000, &|_| false).unwrap();
+        if due.is_empty() {
+            break;
+        }
+        let mut done = Vec::new();
+        for p in due {
+            let key: usize = p.dedup_key[1..].parse().unwrap();
+            seen[key].push(p.body.clone());
+            done.push(Completion::Done {
+                id: p.id,
+                dedup_key: p.dedup_key,
+            });
+        }
+        s.complete(&done, 10).unwrap();
+    }
+    for (key, bodies) in seen.iter().enumerate() {
+        let mut expected: Vec<String> = (0..137)
+            .filter(|i| i % 40 == key)
+            .map(|i| i.to_string())
+            .collect();
+        if key == 0 {
+            expected.push("{\"event_action\":\"resolve\"}".into());
+        }
+        assert_eq!(bodies, &expected, "key k{key}");
+    }
+}
+
 #[test]
 fn state_survives_reopen_and_retry_reschedules() {
     let dir = tempfile::tempdir().unwrap();
