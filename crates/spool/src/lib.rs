@@ -32,6 +32,7 @@
 mod operator;
 mod queue;
 mod resync;
+mod rows;
 mod salvage;
 mod schema;
 mod sync;

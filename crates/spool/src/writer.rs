@@ -2,9 +2,10 @@
 //! deliveries, incidents opened and closed, rejected lines) in ONE transaction. It never
 //! reads or completes the delivery queue.
 
+use crate::rows::{self, MultiRow};
 use crate::{add_counter, set_counter, Result, Spool, LAST_INGEST, MAX_KEPT_ROWS};
 use pagerduty::Action;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension, ToSql, Transaction};
 
 /// A delivery to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,71 +247,62 @@ fn put_states(tx: &Transaction<'_>, batch: &Batch, generation: i64, seq: i64) ->
     Ok(())
 }
 
-/// Rows a multi-row `INSERT` of deliveries (or heads) takes at once.
-const ROWS_PER_INSERT: usize = 50;
+/// A delivery, appended.
+const PUT_DELIVERY: MultiRow = MultiRow {
+    head: "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
+        service_id, resource, ingested_at_ms) VALUES",
+    tuple: "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+};
+
+/// The head of a dedup key's queue, unless it has one.
+const PUT_HEAD: MultiRow = MultiRow {
+    head:
+        "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts) VALUES",
+    tuple: "(?, ?, ?, ?, 0)",
+};
 
 /// Append deliveries; a dedup key without a head gets one (due at the delivery's due time).
 ///
-/// Deliveries go [`ROWS_PER_INSERT`] to a statement: the table is `AUTOINCREMENT`, and SQLite
-/// reads and writes its sequence once per statement; with a statement per row, a storm of
-/// triggers spent about 5 % more time. The rows of one statement get consecutive ids (each is
-/// one more than the largest ever, and nothing else writes in between), the last one being
+/// Several to a statement ([`rows`]): the table is `AUTOINCREMENT`, and SQLite reads and
+/// writes its sequence once per statement; with a statement per row, a storm of triggers
+/// spent about 5 % more time. The rows of one statement get consecutive ids (each is one more
+/// than the largest ever, and nothing else writes in between), the last one being
 /// `last_insert_rowid`.
 fn put_deliveries(tx: &Transaction<'_>, deliveries: &[NewDelivery]) -> Result<()> {
-    let mut chunks = deliveries.chunks_exact(ROWS_PER_INSERT);
-    for chunk in chunks.by_ref() {
-        insert_deliveries(tx, chunk)?;
-    }
-    for d in chunks.remainder() {
-        insert_deliveries(tx, std::slice::from_ref(d))?;
+    for chunk in rows::chunks(deliveries) {
+        let keys: Vec<[i64; 2]> = chunk
+            .iter()
+            .map(|d| [d.host_id as i64, d.service_id as i64])
+            .collect();
+        let actions: Vec<&str> = chunk.iter().map(|d| d.action.as_str()).collect();
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 9);
+        for ((d, [host, service]), action) in chunk.iter().zip(&keys).zip(&actions) {
+            values.extend_from_slice(&[
+                &d.dedup_key,
+                &d.route,
+                &d.routing_key,
+                action,
+                &d.body,
+                host,
+                service,
+                &d.resource,
+                &d.ingested_at_ms,
+            ]);
+        }
+        PUT_DELIVERY
+            .statement(tx, chunk.len())?
+            .execute(values.as_slice())?;
+        let first_id = tx.last_insert_rowid() - chunk.len() as i64 + 1;
+        let ids: Vec<i64> = (first_id..).take(chunk.len()).collect();
+        values.clear();
+        for (d, id) in chunk.iter().zip(&ids) {
+            values.extend_from_slice(&[&d.dedup_key, &d.routing_key, id, &d.due_at_ms]);
+        }
+        PUT_HEAD
+            .statement(tx, chunk.len())?
+            .execute(values.as_slice())?;
     }
     Ok(())
-}
-
-/// One statement for the deliveries, one for their heads.
-fn insert_deliveries(tx: &Transaction<'_>, rows: &[NewDelivery]) -> Result<()> {
-    let mut put_delivery = tx.prepare_cached(&multi_row_insert(
-        "INSERT INTO deliveries(dedup_key, route, routing_key, action, body, host_id,
-             service_id, resource, ingested_at_ms) VALUES",
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows.len(),
-    ))?;
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 9);
-    let hosts: Vec<i64> = rows.iter().map(|d| d.host_id as i64).collect();
-    let services: Vec<i64> = rows.iter().map(|d| d.service_id as i64).collect();
-    let actions: Vec<&str> = rows.iter().map(|d| d.action.as_str()).collect();
-    for (i, d) in rows.iter().enumerate() {
-        values.extend_from_slice(&[
-            &d.dedup_key,
-            &d.route,
-            &d.routing_key,
-            &actions[i],
-            &d.body,
-            &hosts[i],
-            &services[i],
-            &d.resource,
-            &d.ingested_at_ms,
-        ]);
-    }
-    put_delivery.execute(values.as_slice())?;
-    let first_id = tx.last_insert_rowid() - rows.len() as i64 + 1;
-    let mut put_head = tx.prepare_cached(&multi_row_insert(
-        "INSERT OR IGNORE INTO heads(dedup_key, routing_key, head_id, due_at_ms, attempts) VALUES",
-        "(?, ?, ?, ?, 0)",
-        rows.len(),
-    ))?;
-    let head_ids: Vec<i64> = (first_id..).take(rows.len()).collect();
-    values.clear();
-    for (i, d) in rows.iter().enumerate() {
-        values.extend_from_slice(&[&d.dedup_key, &d.routing_key, &head_ids[i], &d.due_at_ms]);
-    }
-    put_head.execute(values.as_slice())?;
-    Ok(())
-}
-
-/// `prefix tuple, tuple, …`: `rows` tuples.
-fn multi_row_insert(prefix: &str, tuple: &str, rows: usize) -> String {
-    format!("{prefix} {}", vec![tuple; rows].join(", "))
 }
 
 fn put_incidents(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
