@@ -148,14 +148,7 @@ pub(crate) fn start_paced(
 
 /// Deliveries pending (`pending` of `GET /v1/status`).
 pub(crate) fn pending(socket: &Path) -> u64 {
-    let mut s = UnixStream::connect(socket).unwrap();
-    write!(
-        s,
-        "GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
+    let answer = request(socket, "GET /v1/status", b"");
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let status: serde_json::Value = serde_json::from_str(body).unwrap();
     status["pending"].as_u64().unwrap()
@@ -169,10 +162,20 @@ pub(crate) fn assert_nothing_queued(socket: &Path) {
 }
 
 pub(crate) fn post(socket: &Path, body: &[u8]) -> u16 {
+    request(socket, "POST /v1/events", body)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One HTTP/1.1 request over the daemon's socket (`method_path` such as `GET /v1/status`),
+/// on a connection of its own; the whole answer.
+fn request(socket: &Path, method_path: &str, body: &[u8]) -> String {
     let mut s = UnixStream::connect(socket).unwrap();
     write!(
         s,
-        "POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method_path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -180,10 +183,6 @@ pub(crate) fn post(socket: &Path, body: &[u8]) -> u16 {
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The hard state change of an OK [`status_line`]: an OK status checked at this very time is a
