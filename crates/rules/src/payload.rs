@@ -1,4 +1,6 @@
-//! PagerDuty payloads (DESIGN §4.3).
+//! PagerDuty payloads (DESIGN §4.3): the names and dedup key of a resource, and the events the
+//! rules send, written as the JSON of a [`pagerduty::Event`], which is what the spool stores and
+//! delivery reads back. It decides nothing: what to send is `engine`'s.
 
 use crate::settings::Settings;
 use crate::state::Problem;
