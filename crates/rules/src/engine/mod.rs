@@ -1,7 +1,7 @@
 //! The per-resource state machine of DESIGN §4.2.
 //!
 //! Every event updates what is known about its resource (states, acknowledgement, downtime,
-//! flapping, notifications), then [`Engine::reconcile`] compares that with what PagerDuty was
+//! flapping, notifications), then `Engine::reconcile` compares that with what PagerDuty was
 //! told and emits what is missing. Time is an argument (`now`, daemon seconds). Nothing here
 //! does I/O: states come from and go to a [`Store`], which learns which resources changed in a
 //! way that must be persisted.
