@@ -2,7 +2,7 @@
 //! BBDO v2 and v3, turned into one normalised model. Pure: no I/O.
 //!
 //! - [`raw`]: lenient serde types for the raw JSON lines the shim posts;
-//! - [`normalise`]: raw events → [`event::Event`] (DESIGN §4.1);
+//! - [`normalise`](mod@normalise): raw events → [`event::Event`] (DESIGN §4.1);
 //! - [`perfdata`]: the Nagios/Centreon performance data parser;
 //! - [`IdMap`] and [`IdSet`]: maps and sets keyed by resource, with a fast hash.
 
