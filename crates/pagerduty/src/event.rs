@@ -217,6 +217,19 @@ pub struct Event {
 }
 
 impl Event {
+    /// An acknowledge or resolve: the routing key, dedup key and action only.
+    pub fn action_only(action: Action, routing_key: &str, dedup_key: &str) -> Event {
+        Event {
+            routing_key: routing_key.to_owned(),
+            event_action: action,
+            dedup_key: dedup_key.to_owned(),
+            payload: None,
+            links: Vec::new(),
+            client: None,
+            client_url: None,
+        }
+    }
+
     /// The JSON body to POST, always within the API limits.
     ///
     /// - acknowledge/resolve: only `routing_key`, `dedup_key` and `event_action`;

@@ -71,14 +71,14 @@ pub fn dedup_key(settings: &Settings, id: ResourceId, names: &Names) -> String {
     ))
 }
 
-/// acknowledge and resolve carry the routing key, dedup key and action only: the JSON of a
-/// [`pagerduty::Event`] without payload, links or client.
+/// acknowledge and resolve carry the routing key, dedup key and action only
+/// ([`pagerduty::Event::action_only`]), as JSON.
 pub fn action_only(action: Action, routing_key: &str, dedup_key: &str) -> String {
-    to_json(&ActionOnly {
+    to_json(&pagerduty::Event::action_only(
+        action,
         routing_key,
-        event_action: action,
         dedup_key,
-    })
+    ))
 }
 
 /// The trigger for a problem: the JSON of the [`pagerduty::Event`] it is, as the spool stores
@@ -137,17 +137,10 @@ fn to_json(value: &impl Serialize) -> String {
     }
 }
 
-// The borrowed forms below serialise exactly as the [`pagerduty::Event`] they stand for (same
+// The borrowed forms below serialise a trigger exactly as the [`pagerduty::Event`] it is (same
 // fields, same order, same omissions), without building its `custom_details` map: a storm of
 // triggers spent a fifth of its time building, serialising and freeing those maps. The test
 // `trigger_body_is_a_canonical_event` holds them to it.
-
-#[derive(Serialize)]
-struct ActionOnly<'a> {
-    routing_key: &'a str,
-    event_action: Action,
-    dedup_key: &'a str,
-}
 
 #[derive(Serialize)]
 struct Trigger<'a> {

@@ -110,15 +110,7 @@ pub(super) async fn send_test(
     for (name, key) in routes {
         let key = key.as_ref().map(|k| k.0.clone()).unwrap_or_default();
         let event = if resolve {
-            pagerduty::Event {
-                routing_key: key.clone(),
-                event_action: pagerduty::Action::Resolve,
-                dedup_key: dedup_key.clone(),
-                payload: None,
-                links: Vec::new(),
-                client: None,
-                client_url: None,
-            }
+            pagerduty::Event::action_only(pagerduty::Action::Resolve, &key, &dedup_key)
         } else {
             test_trigger(loaded, &host, name, &key, &dedup_key)
         };
